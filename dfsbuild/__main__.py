@@ -1,0 +1,5 @@
+"""``python -m dfsbuild``."""
+
+from dfsbuild.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""The error tree. The library raises these; only cli.py turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class DfsbuildError(Exception):
+    """Base of every error dfsbuild reports to a user."""
+
+    hint: str | None = None
+
+
+class LayoutError(DfsbuildError):
+    """A layout is wrong: names the file, the dotted key path, the value and the rule."""
+
+    def __init__(self, file: str, key: str, message: str, hint: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.message = message
+        self.hint = hint
+        where = f"{file}: {key}: " if key else f"{file}: "
+        super().__init__(where + message)
+
+
+class CapacityError(LayoutError):
+    """Contents do not fit: how much was needed, how much there is."""
+
+
+class FormatError(DfsbuildError):
+    """Bytes that are not valid FORMAT: format, byte offset, expected vs found."""
+
+    def __init__(self, fmt: str, offset: int | None, message: str) -> None:
+        self.format = fmt
+        self.offset = offset
+        self.message = message
+        at = f" at byte {offset} (0x{offset:x})" if offset is not None else ""
+        super().__init__(f"{fmt}{at}: {message}")
+
+
+class ExtractError(DfsbuildError):
+    """An extracted path would escape the destination, or could not be written."""
+
+
+class InputError(DfsbuildError):
+    """A host input (a file named on the command line or in a layout) cannot be read."""
+
+
+class InternalError(DfsbuildError):
+    """A bug: a write outside its region, an impossible state."""

@@ -1,0 +1,251 @@
+"""TOML layout files → the frozen model; errors name the file, key, value and rule."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable
+
+from dfsbuild.errors import LayoutError
+from dfsbuild.layout.model import (
+    DEVICE_KINDS,
+    IMAGE_TYPES,
+    TABLE_KINDS,
+    DeviceSpec,
+    DiskSpec,
+    FileSpec,
+    ImageSpec,
+    Layout,
+)
+from dfsbuild.layout.table import Table, describe, key_join
+from dfsbuild.layout.validate import validate_layout
+from dfsbuild.patterns import PatternError, check_pattern
+from dfsbuild.units import SizeError, is_power_of_two, parse_size
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+SCHEMA = 1
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_ROMFS_NAME = 127
+
+
+def load_layouts(paths: Iterable[str]) -> list[Layout]:
+    layouts = [load_layout(p) for p in paths]
+    seen: dict[str, str] = {}
+    for layout in layouts:
+        if layout.name in seen:
+            raise LayoutError(
+                layout.path, "",
+                f"layout name {layout.name!r} is also the name of {seen[layout.name]}",
+                hint="layouts built together need distinct file names",
+            )
+        seen[layout.name] = layout.path
+    return layouts
+
+
+def load_layout(path: str) -> Layout:
+    """Read, parse and validate one layout file."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise LayoutError(path, "", "no such layout file") from None
+    except OSError as exc:
+        raise LayoutError(path, "", f"cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LayoutError(path, "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise LayoutError(path, "", f"not valid UTF-8: {exc.reason}") from None
+    name = os.path.splitext(os.path.basename(path))[0]
+    if not NAME.match(name):
+        raise LayoutError(path, "", f"the file name gives the layout name {name!r}, which is "
+                          "not a valid name (letters, digits, '_', '.', '-')")
+    base = os.path.dirname(os.path.abspath(path))
+    top = Table(data, path, "")
+    schema = top.get("schema", int, required=True)
+    if schema != SCHEMA:
+        raise top.error("schema", f"schema {schema} is not supported; this dfsbuild reads "
+                        f"schema {SCHEMA}")
+    images: dict[str, ImageSpec] = {}
+    image_table = top.sub("image")
+    if image_table is not None:
+        for image_name in image_table.data:
+            sub = image_table.sub(image_name)
+            assert sub is not None
+            if not NAME.match(image_name):
+                raise sub.error("", f"{image_name!r} is not a valid image name "
+                                "(letters, digits, '_', '.', '-'; starting with a letter or digit)")
+            images[image_name] = _load_image(sub, image_name, base)
+        image_table.done()
+    disk = None
+    disk_table = top.sub("disk")
+    if disk_table is not None:
+        disk = _load_disk(disk_table, name)
+    top.done()
+    layout = Layout(path=path, name=name, schema=schema, images=images, disk=disk)
+    validate_layout(layout)
+    return layout
+
+
+def _host_path(table: Table, name: str, base: str) -> str | None:
+    value = table.get(name, str)
+    if value is None:
+        return None
+    if not value:
+        raise table.error(name, "an empty path names nothing")
+    return os.path.normpath(os.path.join(base, value))
+
+
+def _image_path(value: str, table: Table, name: str) -> str:
+    """A path inside an image: "/"-separated, relative, no "." or ".." components."""
+    parts = value.strip("/").split("/")
+    if value.strip("/") == "" or any(p in ("", ".", "..") for p in parts):
+        raise table.error(name, f"{value!r} is not a usable path inside an image "
+                          "(no empty, '.' or '..' components)")
+    if "\0" in value:
+        raise table.error(name, "a path cannot contain a NUL byte")
+    if any(len(p.encode()) > MAX_ROMFS_NAME for p in parts):
+        raise table.error(name, f"a name in {value!r} is longer than {MAX_ROMFS_NAME} bytes")
+    return "/".join(parts)
+
+
+def parse_mode(value: object) -> int:
+    """``"0755"``, ``"755"`` or an integer such as TOML's ``0o755``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a mode such as \"0755\", found {describe(value)}")
+    if isinstance(value, int):
+        mode = value
+    elif isinstance(value, str) and re.fullmatch(r"0?[0-7]{1,4}", value):
+        mode = int(value, 8)
+    else:
+        raise ValueError(f"expected an octal mode such as \"0755\", found {describe(value)}")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode 0o{mode:o} is outside 0000..7777")
+    return mode
+
+
+def _load_files(table: Table | None, base: str) -> tuple[FileSpec, ...]:
+    if table is None:
+        return ()
+    specs = []
+    for dest in table.data:
+        entry = table.sub(dest)
+        assert entry is not None
+        path = _image_path(dest, table, dest)
+        host = _host_path(entry, "file", base)
+        image = entry.get("image", str)
+        mode = entry.parse("mode", parse_mode, None)
+        entry.done()
+        if (host is None) == (image is None):
+            raise entry.error("", "give exactly one of 'file' (a host file) or 'image' "
+                              "(an image of this layout)")
+        specs.append(FileSpec(path, entry.key, file=host, image=image, mode=mode))
+    return tuple(specs)
+
+
+def _load_devices(table: Table | None) -> tuple[DeviceSpec, ...]:
+    if table is None:
+        return ()
+    specs = []
+    for dest in table.data:
+        entry = table.sub(dest)
+        assert entry is not None
+        path = _image_path(dest, table, dest)
+        kind = entry.get("type", str, required=True)
+        if kind not in DEVICE_KINDS:
+            raise entry.error("type", f"{kind!r} is not a special file type",
+                              hint="one of: " + ", ".join(DEVICE_KINDS))
+        major = entry.get("major", int, 0)
+        minor = entry.get("minor", int, 0)
+        mode = entry.parse("mode", parse_mode, 0o600)
+        entry.done()
+        if kind in ("char", "block"):
+            if not entry.has("major") or not entry.has("minor"):
+                raise entry.error("", f"a {kind} device needs 'major' and 'minor'")
+            for key, value in (("major", major), ("minor", minor)):
+                if not 0 <= value <= 0xFFFF:
+                    raise entry.error(key, f"{value} is outside 0..65535 (romfs stores "
+                                      "major and minor in 16 bits each)")
+        elif entry.has("major") or entry.has("minor"):
+            raise entry.error("", f"a {kind} has no device numbers")
+        specs.append(DeviceSpec(path, entry.key, kind, major, minor, mode))
+    return tuple(specs)
+
+
+def _parse_align(value: object) -> int:
+    try:
+        size = parse_size(value)
+    except SizeError as exc:
+        raise ValueError(str(exc)) from None
+    if size < 16 or not is_power_of_two(size):
+        raise ValueError(f"{value!r}: the alignment must be a power of two of at least 16 bytes")
+    return size
+
+
+def _load_image(table: Table, name: str, base: str) -> ImageSpec:
+    kind = table.get("type", str, required=True)
+    if kind not in IMAGE_TYPES:
+        raise table.error("type", f"{kind!r} is not an image type",
+                          hint="one of: " + ", ".join(IMAGE_TYPES))
+    output = table.parse("output", _output_path, f"{name}.img")
+    if kind == "raw":
+        host = _host_path(table, "file", base)
+        if host is None:
+            raise table.error("file", "is required for a raw image")
+        table.done()
+        return ImageSpec(name, kind, table.key, output, file=host)
+    volume = table.get("volume", str, name)
+    if len(volume.encode()) > MAX_ROMFS_NAME:
+        raise table.error("volume", f"{len(volume.encode())} bytes; a romfs volume name holds "
+                          f"at most {MAX_ROMFS_NAME}")
+    if "\0" in volume:
+        raise table.error("volume", "a volume name cannot contain a NUL byte")
+    align = table.parse("align", _parse_align, 16)
+    tree = _host_path(table, "tree", base)
+    exclude_raw = table.get("exclude", list, [])
+    exclude = []
+    for i, pattern in enumerate(exclude_raw):
+        key = f"exclude[{i}]"
+        if not isinstance(pattern, str):
+            raise table.error(key, f"expected a pattern string, found {describe(pattern)}")
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise table.error(key, str(exc)) from None
+        exclude.append(pattern)
+    files = _load_files(table.sub("files"), base)
+    devices = _load_devices(table.sub("devices"))
+    table.done()
+    return ImageSpec(
+        name, kind, table.key, output, volume=volume, align_bytes=align, tree=tree,
+        exclude=tuple(exclude), files=files, devices=devices,
+    )
+
+
+def _output_path(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a file name, found {describe(value)}")
+    norm = os.path.normpath(value)
+    if os.path.isabs(value) or norm.startswith(".."):
+        raise ValueError(f"{value!r} must stay inside the build directory")
+    return norm
+
+
+def _load_disk(table: Table, layout_name: str) -> DiskSpec:
+    kind = table.get("table", str, required=True)
+    if kind not in TABLE_KINDS:
+        raise table.error("table", f"{kind!r} is not a partition table kind this version builds",
+                          hint="one of: " + ", ".join(TABLE_KINDS))
+    output = table.parse("output", _output_path, f"{layout_name}.img")
+    image = table.get("image", str)
+    table.done()
+    if kind == "none" and image is None:
+        raise table.error("image", "is required when table = \"none\" (the disk is one image)")
+    return DiskSpec(kind, output, image)
+
+
+__all__ = ["SCHEMA", "key_join", "load_layout", "load_layouts", "parse_mode"]

@@ -1,0 +1,94 @@
+"""Strict reading of one TOML table: typed getters, dotted key paths, unknown keys refused."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from dfsbuild.errors import LayoutError
+
+T = TypeVar("T")
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def key_join(prefix: str, name: str) -> str:
+    """Dotted key path as TOML writes it: bare keys plain, others quoted."""
+    part = name if _BARE.match(name) else '"' + name.replace('"', '\\"') + '"'
+    return f"{prefix}.{part}" if prefix else part
+
+
+class Table:
+    """A TOML table being read; every key must be consumed or it is reported as unknown."""
+
+    def __init__(self, data: object, file: str, key: str) -> None:
+        if not isinstance(data, dict):
+            raise LayoutError(file, key, f"expected a table, found {describe(data)}")
+        self.data: dict[str, Any] = data
+        self.file = file
+        self.key = key
+        self._seen: set[str] = set()
+
+    def path(self, name: str) -> str:
+        return key_join(self.key, name)
+
+    def error(self, name: str, message: str, hint: str | None = None) -> LayoutError:
+        return LayoutError(self.file, self.path(name), message, hint)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def raw(self, name: str) -> object:
+        self._seen.add(name)
+        return self.data.get(name)
+
+    def get(self, name: str, kind: type[T], default: T | None = None, required: bool = False) -> T:
+        self._seen.add(name)
+        if name not in self.data:
+            if required:
+                raise self.error(name, "is required")
+            return default  # type: ignore[return-value]
+        value = self.data[name]
+        if kind is int and isinstance(value, bool):
+            raise self.error(name, f"expected an integer, found {describe(value)}")
+        if not isinstance(value, kind):
+            raise self.error(name, f"expected {_kind_name(kind)}, "
+                             f"found {describe(value)}")
+        return value
+
+    def parse(self, name: str, parser: Callable[[object], T], default: T) -> T:
+        """Apply ``parser`` to the value; its ValueError becomes a LayoutError on this key."""
+        self._seen.add(name)
+        if name not in self.data:
+            return default
+        try:
+            return parser(self.data[name])
+        except ValueError as exc:
+            raise self.error(name, str(exc)) from None
+
+    def sub(self, name: str) -> Table | None:
+        self._seen.add(name)
+        if name not in self.data:
+            return None
+        return Table(self.data[name], self.file, self.path(name))
+
+    def done(self) -> None:
+        unknown = [k for k in self.data if k not in self._seen]
+        if unknown:
+            allowed = ", ".join(sorted(self._seen))
+            raise self.error(unknown[0], "unknown key", hint=f"known keys here: {allowed}")
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "a boolean", list: "an array",
+            dict: "a table"}.get(kind, kind.__name__)
+
+
+def describe(value: object) -> str:
+    """A value as a message shows it: type and a short repr."""
+    names = {str: "string", int: "integer", bool: "boolean", float: "float", list: "array",
+             dict: "table"}
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{names.get(type(value), type(value).__name__)} {text}"
