@@ -53,7 +53,8 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace) -> Any:
     from dfsbuild.tasks import Settings
 
-    return Settings.from_env(args.build_dir, args.cache_dir, getattr(args, "explain", False))
+    return Settings.from_env(args.build_dir, args.cache_dir, getattr(args, "explain", False),
+                             getattr(args, "json", False))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -231,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
                    help="build N outputs in parallel")
     b.add_argument("--explain", action="store_true",
-                   help="say which input made each output be built")
+                   help="say which input made each output be built (also $DFSBUILD_EXPLAIN=1)")
+    b.add_argument("--json", action="store_true",
+                   help="print the outcome of every output as JSON instead of lines")
 
     c = add("check", cmd_check, "validate layouts without building")
     c.add_argument("layouts", nargs="*", metavar="LAYOUT")

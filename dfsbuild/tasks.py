@@ -9,6 +9,7 @@ written to a temporary file and renamed into place.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 import time
@@ -43,6 +44,7 @@ DEFAULT_LAYOUT_DIR = "layouts"
 DEFAULT_BUILD_DIR = "build"
 CACHE_ENV = "DFSBUILD_CACHE_DIR"
 BUILD_ENV = "DFSBUILD_BUILD_DIR"
+EXPLAIN_ENV = "DFSBUILD_EXPLAIN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +52,15 @@ class Settings:
     build_dir: str
     cache_dir: str
     explain: bool = False
+    json: bool = False
 
     @classmethod
     def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
-                 explain: bool = False) -> Settings:
+                 explain: bool = False, json: bool = False) -> Settings:
         build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
-        return cls(os.path.abspath(build), os.path.abspath(cache), explain)
+        explain = explain or bool(os.environ.get(EXPLAIN_ENV))
+        return cls(os.path.abspath(build), os.path.abspath(cache), explain, json)
 
     @property
     def state(self) -> StateStore:
@@ -192,7 +196,7 @@ def doit_config(settings: Settings | None = None) -> dict[str, Any]:
     return {
         "dep_file": os.path.join(s.build_dir, ".doit.db"),
         "backend": "json",
-        "reporter": Reporter,
+        "reporter": type("BoundReporter", (Reporter,), {"settings": s}),
         "verbosity": 2,
     }
 
@@ -200,7 +204,7 @@ def doit_config(settings: Settings | None = None) -> dict[str, Any]:
 def layout_tasks(paths: Sequence[str] = (DEFAULT_LAYOUT_DIR,),
                  settings: Settings | None = None) -> Iterator[dict[str, Any]]:
     """Task dicts for a ``dodo.py``: ``yield from layout_tasks(["layouts"])``."""
-    s = settings or Settings.from_env(explain=bool(os.environ.get("DFSBUILD_EXPLAIN")))
+    s = settings or Settings.from_env()
     try:
         plans = plan_project(paths, s)
     except DfsbuildError as exc:
@@ -217,11 +221,13 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     """One line per output produced, failures as ``error:`` lines, and a summary at the end."""
 
     desc = "dfsbuild: one line per output and a summary"
+    settings = Settings("build", "build/.cache")
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         super().__init__(outstream, options)
-        self.counts = {"built": 0, "restored": 0, "up to date": 0, "failed": 0}
-        self.explain = bool(os.environ.get("DFSBUILD_EXPLAIN"))
+        self.names: dict[str, list[str]] = {"built": [], "restored": [], "up_to_date": [],
+                                            "failed": []}
+        self.reasons: dict[str, str] = {}
         self.started = time.monotonic()
         self._errors: list[str] = []
 
@@ -229,23 +235,26 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
         pass
 
     def skip_uptodate(self, task: Any) -> None:
-        self.counts["up to date"] += 1
+        self.names["up_to_date"].append(task.name)
 
     def skip_ignore(self, task: Any) -> None:
         pass
 
     def add_success(self, task: Any) -> None:
         values = getattr(task, "values", None) or {}
-        outcome = values.get("outcome", "built")
-        self.counts[outcome] = self.counts.get(outcome, 0) + 1
-        label = "restored" if outcome == "restored" else "built   "
-        line = f"{label} {task.name}"
-        if self.explain and values.get("reason"):
+        outcome = "restored" if values.get("outcome") == "restored" else "built"
+        self.names[outcome].append(task.name)
+        self.reasons[task.name] = str(values.get("reason", ""))
+        if self.settings.json:
+            return
+        line = f"{outcome:<8} {task.name}"
+        if self.settings.explain and values.get("reason"):
             line += f"  ({values['reason']})"
         self.outstream.write(line + "\n")
+        self.outstream.flush()
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        self.counts["failed"] += 1
+        self.names["failed"].append(task.name)
         message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
         self._errors.append(f"error: {task.name}: {message.strip()}\n")
 
@@ -255,11 +264,15 @@ class Reporter(ConsoleReporter):  # type: ignore[misc]
     def complete_run(self) -> None:
         for err in self._errors:
             sys.stderr.write(err)
-        c = self.counts
         seconds = time.monotonic() - self.started
+        if self.settings.json:
+            data = {**self.names, "reasons": self.reasons, "seconds": round(seconds, 3)}
+            self.outstream.write(json.dumps(data, indent=2) + "\n")
+            return
+        n = {k: len(v) for k, v in self.names.items()}
         self.outstream.write(
-            f"dfsbuild: {c['built']} built, {c['restored']} restored from cache, "
-            f"{c['up to date']} up to date, {c['failed']} failed ({seconds:.2f}s)\n"
+            f"dfsbuild: {n['built']} built, {n['restored']} restored from cache, "
+            f"{n['up_to_date']} up to date, {n['failed']} failed ({seconds:.2f}s)\n"
         )
 
 
@@ -284,8 +297,6 @@ class Loader(TaskLoader2):  # type: ignore[misc]
 
 def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int = 1) -> int:
     """Run the build of every planned output through doit; returns doit's exit status."""
-    if settings.explain:
-        os.environ["DFSBUILD_EXPLAIN"] = "1"
     args = ["run"]
     if jobs > 1:
         args += ["-n", str(jobs), "-P", "process"]

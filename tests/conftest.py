@@ -1,0 +1,52 @@
+"""Shared fixtures: external tools (required under CI=true), ordered tmpfs trees, runners."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_tool(name: str) -> str:
+    """Path of an external tool; skip without it, but fail under CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian: see .ci/setup)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def ordered_dir() -> Iterator[Path]:
+    """A directory on tmpfs, where readdir returns entries in reverse creation order."""
+    base = Path("/dev/shm")
+    if not base.is_dir():
+        if IN_CI:
+            pytest.fail("/dev/shm (tmpfs) is needed for byte comparisons with genromfs")
+        pytest.skip("no /dev/shm tmpfs")
+    with tempfile.TemporaryDirectory(dir=base, prefix="dfsbuild-test-") as d:
+        yield Path(d)
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``python -m dfsbuild ARGS`` in a subprocess, text output."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "dfsbuild", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dfsbuild {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
