@@ -65,8 +65,9 @@ def extract_romfs(reader: RomfsReader, dest: str) -> ExtractReport:
     dir_modes: list[tuple[str, int]] = []
     try:
         for path, e in reader.walk():
-            parent, _, name = path.rpartition("/")
+            name = e.name
             _check_name(name, path)
+            parent = path[: len(path) - len(name)].removesuffix("/")
             pfd = dirs.get(parent)
             try:
                 _create(reader, e, name, path, pfd, dirs, holders, dir_modes, report)

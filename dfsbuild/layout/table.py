@@ -30,7 +30,8 @@ class Table:
         self._seen: set[str] = set()
 
     def path(self, name: str) -> str:
-        return key_join(self.key, name)
+        """Dotted path of ``name`` in this table; the table's own path for ""."""
+        return key_join(self.key, name) if name else self.key
 
     def error(self, name: str, message: str, hint: str | None = None) -> LayoutError:
         return LayoutError(self.file, self.path(name), message, hint)
