@@ -19,7 +19,7 @@ def image_of(tmp_path: Path, children: list[FsNode]) -> RomfsReader:
     root = FsNode("", "", "dir", 0o755, children=children)
     out = tmp_path / "hostile.img"
     write_romfs_file(str(out), root, "hostile", 16, ("t", ""))
-    return RomfsReader(open(out, "rb"))  # noqa: SIM115 - closed with the test's tmp dir
+    return RomfsReader(open(out, "rb"))
 
 
 @pytest.fixture

@@ -116,13 +116,13 @@ def test_mistakes_name_the_file_the_key_and_the_value(
 def test_cycles_between_nested_images_are_refused(project: FakeFilesystem) -> None:
     text = GOOD.replace('[image.env]\ntype = "raw"\nfile = "conf.txt"',
                         '[image.env]\ntype = "romfs"\nfiles."r" = { image = "root" }')
-    with pytest.raises(LayoutError, match="root -> env -> root|env -> root -> env"):
+    with pytest.raises(LayoutError, match=r"root -> env -> root|env -> root -> env"):
         load_layout(write(project, text))
 
 
 def test_an_image_containing_itself_is_refused(project: FakeFilesystem) -> None:
     text = GOOD.replace('{ image = "env" }', '{ image = "root" }')
-    with pytest.raises(LayoutError, match="root -> root"):
+    with pytest.raises(LayoutError, match=r"root -> root"):
         load_layout(write(project, text))
 
 
@@ -141,7 +141,7 @@ def test_duplicate_outputs_and_destinations(project: FakeFilesystem) -> None:
     text = GOOD.replace('file = "conf.txt"\n"""', 'file = "conf.txt"\noutput = "root.img"\n"""')
     text = text.replace('[image.env]\ntype = "raw"\nfile = "conf.txt"',
                         '[image.env]\ntype = "raw"\nfile = "conf.txt"\noutput = "root.img"')
-    with pytest.raises(LayoutError, match="also the output of image.root"):
+    with pytest.raises(LayoutError, match=r"also the output of image\.root"):
         load_layout(write(project, text))
 
 

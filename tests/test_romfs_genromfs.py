@@ -73,7 +73,8 @@ def test_exclude_patterns_match_genromfs(ordered_dir: Path) -> None:
     expected = genromfs(src, ordered_dir / "g.img", "-V", "x", *args)
     got = ours(src, ordered_dir / "o.img", "x", exclude=patterns)
     assert got == expected, _first_difference(got, expected)
-    names = [p for p, _ in RomfsReader(open(ordered_dir / "o.img", "rb")).walk()]
+    with open(ordered_dir / "o.img", "rb") as f:
+        names = [p for p, _ in RomfsReader(f).walk()]
     assert "etc/deep" not in names and "var/hosts.hardlink" not in names
     assert "etc/hosts" in names
 

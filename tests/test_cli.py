@@ -1,0 +1,133 @@
+"""The command line: help everywhere, errors without tracebacks, JSON where scripts parse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dfsbuild.cli import build_parser
+from tests.conftest import ROOT, need_tool, run_cli
+
+COMMANDS = ["mkfs", "mkfs romfs", "build", "check", "plan", "inspect", "ls", "cat", "extract"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    proc = run_cli(*command.split(), "--help")
+    assert proc.stdout.startswith("usage: dfsbuild " + command)
+
+
+def test_parser_lists_every_command() -> None:
+    helptext = build_parser().format_help()
+    for command in ("mkfs", "build", "check", "plan", "inspect", "ls", "cat", "extract"):
+        assert command in helptext
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "etc").mkdir(parents=True)
+    (src / "etc" / "hostname").write_text("board\n")
+    (src / "init").write_text("#!/bin/sh\n")
+    (src / "init").chmod(0o755)
+    (src / "init.swp").write_text("junk")
+    (src / "etc" / "blob").write_bytes(bytes(2000))  # blkid ignores images of <= 1024 bytes
+    out = tmp_path / "r.img"
+    run_cli("mkfs", "romfs", str(src), "-o", str(out), "-V", "vol", "-a", "64",
+            "-x", "*.swp")
+    return out
+
+
+def test_mkfs_then_inspect_ls_cat_extract(image: Path, tmp_path: Path) -> None:
+    report = json.loads(run_cli("inspect", str(image), "--json").stdout)
+    assert report["format"] == "romfs" and report["volume"] == "vol"
+    assert report["checksums_ok"] is True
+    paths = {e["path"]: e for e in report["entries"]}
+    assert set(paths) == {"etc", "etc/blob", "etc/hostname", "init"}
+    assert paths["init"]["mode"] == "0755" and paths["init"]["data_offset"] % 64 == 0
+    text = run_cli("inspect", str(image)).stdout
+    assert "romfs volume 'vol'" in text and "etc/hostname" in text
+    assert run_cli("ls", str(image), "etc").stdout.split()[-1] == "etc/hostname"
+    assert run_cli("cat", str(image), "etc/blob").stdout == "\0" * 2000
+    listing = json.loads(run_cli("ls", str(image), "--json").stdout)
+    assert [r["path"] for r in listing] == ["etc", "init"]
+    assert run_cli("cat", str(image), "etc/hostname").stdout == "board\n"
+    run_cli("extract", str(image), str(tmp_path / "out"))
+    assert (tmp_path / "out" / "etc" / "hostname").read_text() == "board\n"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["inspect", "/nonexistent.img"], "cannot open"),
+    (["cat", "IMAGE", "etc/missing"], "no 'etc/missing'"),
+    (["cat", "IMAGE", "etc"], "is a dir"),
+    (["ls", "pyproject.toml"], "no filesystem recognised"),
+    (["mkfs", "romfs", "/nonexistent", "-o", "OUT"], "cannot read the tree"),
+    (["check", "/nonexistent.toml"], "no such layout file"),
+    (["build", "/nonexistent.toml"], "no such layout file"),
+])
+def test_errors_are_one_line_without_traceback(image: Path, tmp_path: Path, args: list[str],
+                                               message: str) -> None:
+    args = [str(image) if a == "IMAGE" else str(tmp_path / "o.img") if a == "OUT" else a
+            for a in args]
+    proc = run_cli(*args, cwd=ROOT, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ")
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_truncated_image_is_a_format_error(image: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.img"
+    cut.write_bytes(image.read_bytes()[:100])
+    proc = run_cli("inspect", str(cut), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: romfs at byte 8")
+
+
+def test_a_damaged_checksum_fails_inspect(image: Path, tmp_path: Path) -> None:
+    bad = bytearray(image.read_bytes())
+    bad[0x2F] ^= 0x40  # the checksum word of the root "." header
+    (tmp_path / "bad.img").write_bytes(bytes(bad))
+    proc = run_cli("inspect", str(tmp_path / "bad.img"), check=False)
+    assert proc.returncode == 1 and "checksums BAD" in proc.stdout
+
+
+def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:
+    proc = run_cli("mkfs", "romfs", str(tmp_path), "-o", "x", "-a", "24", check=False)
+    assert proc.returncode == 2 and "power of two" in proc.stderr
+
+
+def test_mkfs_refuses_to_leave_a_partial_output(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / ("n" * 200)).write_text("")
+    out = tmp_path / "keep.img"
+    out.write_bytes(b"precious")
+    proc = run_cli("mkfs", "romfs", str(src), "-o", str(out), check=False)
+    assert proc.returncode == 1 and "200 bytes" in proc.stderr
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.img", "src"]
+
+
+def test_check_and_plan_on_the_bundled_layouts() -> None:
+    proc = run_cli("check", cwd=ROOT)
+    assert "layouts/sample.toml: ok" in proc.stdout
+    plan = json.loads(run_cli("plan", "layouts/sample.toml", "--json", "--build-dir",
+                              "/nonexistent-build", cwd=ROOT).stdout)
+    names = [i["name"] for i in plan["images"]]
+    assert names == ["env", "rootfs"]  # nested images first
+    assert plan["disk"]["image"] == "rootfs"
+
+
+@pytest.mark.tool
+def test_file_and_blkid_recognise_our_images(image: Path, tmp_path: Path) -> None:
+    file_tool = need_tool("file")
+    out = subprocess.run([file_tool, "-b", str(image)], capture_output=True, text=True).stdout
+    assert "romfs filesystem" in out and "named vol" in out
+    blkid = need_tool("blkid")
+    proc = subprocess.run([blkid, "-p", "-o", "export", str(image)], capture_output=True,
+                          text=True)
+    assert "TYPE=romfs" in proc.stdout and "LABEL=vol" in proc.stdout
