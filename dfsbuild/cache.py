@@ -17,7 +17,8 @@ from dfsbuild import __version__
 from dfsbuild.fileio import copy_file_sparse
 
 # Bump a writer's revision whenever its output bytes change for the same inputs.
-WRITER_REVISIONS = {"romfs": 1, "raw": 1, "disk-none": 1}
+WRITER_REVISIONS = {"romfs": 1, "raw": 1, "disk-none": 1, "disk-mbr": 1, "disk-gpt": 1,
+                    "disk-embr": 1}
 
 
 def key_material(kind: str, options: dict[str, object], manifest: list[list[object]],

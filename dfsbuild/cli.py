@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import Any
 
 from dfsbuild import __version__
 from dfsbuild.errors import DfsbuildError, FormatError, InputError
@@ -19,17 +19,6 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 def _print_json(data: object) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
-
-
-def _open_image(path: str) -> BinaryIO:
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - returned to the caller's with-block
-    except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
-    if not f.seekable():
-        f.close()
-        raise InputError(f"{path}: not a seekable file (a pipe?); save the image to a file first")
-    return f
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -102,10 +91,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from dfsbuild.inspect import romfs_report, romfs_text
-    from dfsbuild.probe import open_filesystem
+    from dfsbuild.inspect_disk import table_json, table_text
+    from dfsbuild.probe import disk_table, open_filesystem, open_target
 
-    with _open_image(args.image) as f:
-        report = romfs_report(open_filesystem(f))
+    target = open_target(args.image)
+    try:
+        table = disk_table(target)
+        if table is not None:
+            if args.json:
+                _print_json(table_json(table, args.image))
+            else:
+                print(table_text(table, args.image))
+            return EXIT_FAIL if table.problems else EXIT_OK
+        report = romfs_report(open_filesystem(target))
+    finally:
+        target.close()
     if args.json:
         _print_json(report)
     else:
@@ -115,14 +115,30 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from dfsbuild.inspect import ls_lines
-    from dfsbuild.probe import open_filesystem
+    from dfsbuild.inspect_disk import partition_rows
+    from dfsbuild.probe import disk_table, open_filesystem, open_target
 
-    with _open_image(args.image) as f:
-        reader = open_filesystem(f)
+    target = open_target(args.image)
+    try:
+        table = disk_table(target)
+        if table is not None:
+            rows = partition_rows(table, target.f)
+            if args.json:
+                _print_json(rows)
+                return EXIT_OK
+            for r in rows:
+                fs = r["filesystem"] or "-"
+                volume = f" {r['volume']!r}" if "volume" in r else ""
+                print(f"{r['number']:>3}  {r['start']:>12} {r['size']:>12}  {r['type']:<8} "
+                      f"{fs}{volume}  {r['name']}")
+            return EXIT_OK
+        reader = open_filesystem(target)
         try:
             rows = ls_lines(reader, args.path)
         except FileNotFoundError:
             raise InputError(f"{args.image}: no {args.path!r} in the image") from None
+    finally:
+        target.close()
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -133,10 +149,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_cat(args: argparse.Namespace) -> int:
-    from dfsbuild.probe import open_filesystem
+    from dfsbuild.probe import open_filesystem, open_target
 
-    with _open_image(args.image) as f:
-        reader = open_filesystem(f)
+    target = open_target(args.image)
+    try:
+        reader = open_filesystem(target)
         try:
             entry = reader.resolve(reader.lookup(args.path))
         except FileNotFoundError:
@@ -147,15 +164,20 @@ def cmd_cat(args: argparse.Namespace) -> int:
         for chunk in reader.iter_data(entry):
             out.write(chunk)
         out.flush()
+    finally:
+        target.close()
     return EXIT_OK
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from dfsbuild.extract import extract_romfs
-    from dfsbuild.probe import open_filesystem
+    from dfsbuild.probe import open_filesystem, open_target
 
-    with _open_image(args.image) as f:
-        report = extract_romfs(open_filesystem(f), args.dest)
+    target = open_target(args.image)
+    try:
+        report = extract_romfs(open_filesystem(target), args.dest)
+    finally:
+        target.close()
     print(f"extracted {report.created} objects into {args.dest}")
     for item in report.skipped:
         print(f"skipped {item}: creating it needs privileges", file=sys.stderr)
@@ -244,23 +266,26 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     build_dirs(pl)
 
-    i = add("inspect", cmd_inspect, "describe an image: structure, checksums, every entry")
-    i.add_argument("image", metavar="IMAGE")
+    target_help = "an image file, or DISK:PART (a partition by number or name)"
+    i = add("inspect", cmd_inspect, "describe an image: a disk's partition table (as sfdisk "
+            "--dump / --json shows it), or a filesystem's structure, checksums and entries")
+    i.add_argument("image", metavar="IMAGE", help=target_help)
     i.add_argument("--json", action="store_true", help="machine-readable output")
 
-    ls = add("ls", cmd_ls, "list a directory of a filesystem image")
-    ls.add_argument("image", metavar="IMAGE")
+    ls = add("ls", cmd_ls, "list a directory of a filesystem image, or a disk's partitions "
+             "with the filesystem found in each")
+    ls.add_argument("image", metavar="IMAGE", help=target_help)
     ls.add_argument("path", nargs="?", default="/", metavar="PATH")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
 
     cat = add("cat", cmd_cat, "write one file of an image to standard output")
-    cat.add_argument("image", metavar="IMAGE")
+    cat.add_argument("image", metavar="IMAGE", help=target_help)
     cat.add_argument("path", metavar="PATH")
 
     ex = add("extract", cmd_extract, "extract a filesystem image into a directory",
              "Extract every file of IMAGE under DEST. Names that would leave DEST are refused, "
              "links are never followed, existing files are never overwritten.")
-    ex.add_argument("image", metavar="IMAGE")
+    ex.add_argument("image", metavar="IMAGE", help=target_help)
     ex.add_argument("dest", metavar="DEST")
     return p
 

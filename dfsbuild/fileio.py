@@ -123,12 +123,14 @@ def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str) 
         raise InputError(f"{name}: changed during the build (longer than {size_bytes} bytes)")
 
 
-def copy_file_sparse(src_path: str, dst_fd: int) -> int:
-    """Copy a whole file into ``dst_fd`` at offset 0, keeping its holes. Returns its size."""
+def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0) -> int:
+    """Copy a whole file into ``dst_fd`` at ``dst_offset``, keeping its holes (at offset 0
+    the destination is truncated to the file's size). Returns the size."""
     src = os.open(src_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         size = os.fstat(src).st_size
-        os.ftruncate(dst_fd, size)
+        if dst_offset == 0:
+            os.ftruncate(dst_fd, size)
         pos = 0
         while pos < size:
             try:
@@ -139,23 +141,23 @@ def copy_file_sparse(src_path: str, dst_fd: int) -> int:
                 hole_start = os.lseek(src, data_start, os.SEEK_HOLE)
             except OSError:
                 hole_start = size
-            _copy_span(src, dst_fd, data_start, hole_start - data_start)
+            _copy_span(src, dst_fd, data_start, hole_start - data_start, dst_offset)
             pos = hole_start
         return size
     finally:
         os.close(src)
 
 
-def _copy_span(src: int, dst: int, offset: int, length: int) -> None:
+def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None:
     done = 0
     while done < length:
         want = min(length - done, 1 << 30)
         try:
-            n = os.copy_file_range(src, dst, want, offset + done, offset + done)
+            n = os.copy_file_range(src, dst, want, offset + done, shift + offset + done)
         except (OSError, AttributeError):
             data = os.pread(src, min(want, BUFFER), offset + done)
             n = len(data)
-            os.pwrite(dst, data, offset + done)
+            os.pwrite(dst, data, shift + offset + done)
         if n == 0:
             raise InternalError("source file shrank while being copied")
         done += n

@@ -71,3 +71,22 @@ def write_copy(path: str, source: str) -> None:
             copy_file_sparse(source, fd)
         except OSError as exc:
             raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+
+
+def write_disk(path: str, size_bytes: int, sector_size: int,
+               structures: list[tuple[int, bytes]], contents: list[tuple[int, str, int]]) -> None:
+    """A disk of ``size_bytes``: table structures at their LBAs, each (offset, image file,
+    room) copied into place keeping holes; everything else stays a hole."""
+    with atomic_output(path) as fd:
+        os.ftruncate(fd, size_bytes)
+        for lba, data in structures:
+            os.pwrite(fd, data, lba * sector_size)
+        for offset, source, room in contents:
+            try:
+                size = os.stat(source).st_size
+            except OSError as exc:
+                raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+            if size > room:
+                raise InputError(f"{source}: {size} bytes, but its partition holds {room} "
+                                 "(the image changed after planning)")
+            copy_file_sparse(source, fd, offset)

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dfsbuild.cache import content_key, key_material
+from dfsbuild.clock import EPOCH_1980, build_time
+from dfsbuild.diskplan import DiskLayout, plan_disk
 from dfsbuild.errors import LayoutError
+from dfsbuild.formats.romfs import plan_romfs
 from dfsbuild.fstree import FsNode, TreeBuilder, manifest
 from dfsbuild.layout.model import ImageSpec, Layout
 from dfsbuild.tree import TreeEntry
@@ -51,11 +54,21 @@ class ImagePlan:
 @dataclass(slots=True)
 class DiskPlan:
     layout: str
+    layout_file: str
     table: str
     output: str
-    image: str
+    image: str | None              # table = "none": the image that is the disk
     key: str
     material: dict[str, object] = field(default_factory=dict)
+    disk: DiskLayout | None = None  # partitioned disks: every sector decided
+    boot_code: str | None = None    # eMBR boot code file
+
+    @property
+    def images(self) -> list[str]:
+        if self.image is not None:
+            return [self.image]
+        assert self.disk is not None
+        return [p.image for p in self.disk.partitions if p.image is not None]
 
     @property
     def task(self) -> str:
@@ -73,10 +86,12 @@ class LayoutPlan:
         return {name: p.output for name, p in self.images.items()}
 
     def to_json(self) -> dict[str, object]:
-        disk = None
+        disk: dict[str, object] | None = None
         if self.disk is not None:
             disk = {"table": self.disk.table, "output": self.disk.output,
                     "image": self.disk.image, "key": self.disk.key}
+            if self.disk.disk is not None:
+                disk.update(self.disk.disk.to_json())
         return {
             "layout": self.layout.path,
             "name": self.layout.name,
@@ -124,13 +139,53 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
                                  spec.nested(), root, material)
     disk = None
     if layout.disk is not None:
-        d = layout.disk
-        assert d.image is not None
-        inner = images[d.image]
-        material = key_material("disk-none", {"table": d.table}, [], {d.image: inner.key})
-        disk = DiskPlan(layout.name, d.table, os.path.join(build_dir, d.output), d.image,
-                        content_key(material), material)
+        disk = _plan_disk(layout, build_dir, images, describe)
     return LayoutPlan(layout, build_dir, images, disk)
+
+
+def image_sizes(images: dict[str, ImagePlan], describe: Describer) -> dict[str, int]:
+    """The size each output will have, decided without writing it (nested images first)."""
+    sizes: dict[str, int] = {}
+    for name, plan in images.items():
+        spec = plan.spec
+        if spec.type == "raw":
+            assert spec.file is not None
+            sizes[name] = describe(spec.file).size_bytes
+            continue
+        assert plan.root is not None
+        for node in plan.root.walk():
+            if node.image is not None:
+                node.size_bytes = sizes[node.image]
+        sizes[name] = plan_romfs(plan.root, spec.volume, spec.align_bytes,
+                                 (plan.layout_file, spec.key)).image_size
+    return sizes
+
+
+def _plan_disk(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
+               describe: Describer) -> DiskPlan:
+    d = layout.disk
+    assert d is not None
+    output = os.path.join(build_dir, d.output)
+    if d.table == "none":
+        assert d.image is not None
+        material = key_material("disk-none", {"table": d.table}, [],
+                                {d.image: images[d.image].key})
+        return DiskPlan(layout.name, layout.path, d.table, output, d.image,
+                        content_key(material), material)
+    sizes = image_sizes(images, describe)
+    code_bytes = 0
+    rows: list[list[object]] = []
+    if d.boot_code is not None:
+        entry = describe(d.boot_code)
+        code_bytes = entry.size_bytes
+        rows.append(["boot-code", "file", 0, entry.digest])
+    created = build_time() - EPOCH_1980 if d.table == "embr" else 0
+    disk = plan_disk(d, layout.path, sizes, created, code_bytes)
+    options = {**d.options(), "created": created}
+    nested = {p.image: images[p.image].key for p in d.partitions if p.image is not None}
+    material = key_material(f"disk-{d.table}", options, rows, nested)
+    return DiskPlan(layout.name, layout.path, d.table, output, None, content_key(material),
+                    material, disk, d.boot_code)
 
 
 def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describer,

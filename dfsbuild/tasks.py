@@ -26,13 +26,15 @@ from doit.reporter import ConsoleReporter
 
 from dfsbuild.cache import OutputCache
 from dfsbuild.digest import DigestCache
-from dfsbuild.errors import DfsbuildError, LayoutError
+from dfsbuild.disktable import table_structures
+from dfsbuild.errors import DfsbuildError, InputError, LayoutError
 from dfsbuild.fileio import copy_file_sparse
 from dfsbuild.image import (
     atomic_output,
     remove_stale_temporaries,
     resolve_sizes,
     write_copy,
+    write_disk,
     write_romfs_file,
 )
 from dfsbuild.layout import load_layouts
@@ -143,10 +145,27 @@ def run_image(plan: ImagePlan, outputs: dict[str, str], settings: Settings) -> A
         return TaskFailed(str(exc))
 
 
-def run_disk(plan: DiskPlan, image_output: str, settings: Settings) -> Any:
+def run_disk(plan: DiskPlan, outputs: dict[str, str], settings: Settings) -> Any:
+    def write() -> None:
+        if plan.image is not None:
+            write_copy(plan.output, outputs[plan.image])
+            return
+        disk = plan.disk
+        assert disk is not None
+        code = b""
+        if plan.boot_code is not None:
+            try:
+                code = Path(plan.boot_code).read_bytes()
+            except OSError as exc:
+                raise InputError(f"{plan.boot_code}: cannot read: {exc.strerror}") from None
+        structures = table_structures(disk, code, plan.layout_file)
+        contents = [(p.start_lba * disk.sector_size, outputs[p.image],
+                     p.size_sectors * disk.sector_size)
+                    for p in disk.partitions if p.image is not None]
+        write_disk(plan.output, disk.size_bytes, disk.sector_size, structures, contents)
+
     try:
-        return _produce(plan.task, plan.key, plan.output, plan.material, settings,
-                        lambda: write_copy(plan.output, image_output))
+        return _produce(plan.task, plan.key, plan.output, plan.material, settings, write)
     except DfsbuildError as exc:
         return TaskFailed(str(exc))
 
@@ -182,9 +201,9 @@ def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str
             yield {
                 "basename": disk.task,
                 "doc": f"disk of {lp.layout.path}",
-                "actions": [(run_disk, [disk, outputs[disk.image], settings])],
+                "actions": [(run_disk, [disk, outputs, settings])],
                 "targets": [disk.output],
-                "task_dep": [lp.images[disk.image].task],
+                "task_dep": [lp.images[name].task for name in disk.images],
                 "uptodate": [UpToDate(settings, disk.task, disk.key, disk.output)],
                 "verbosity": 2,
             }

@@ -64,11 +64,12 @@ class Problem:
 class RomfsReader:
     """A romfs image inside ``f`` starting at byte ``base``."""
 
-    def __init__(self, f: BinaryIO, base: int = 0) -> None:
+    def __init__(self, f: BinaryIO, base: int = 0, length: int | None = None) -> None:
         self.f = f
         self.base = base
-        f.seek(0, 2)
         self.available = f.seek(0, 2) - base
+        if length is not None:
+            self.available = min(self.available, length)
         head = self._read(0, 16, bounded=False)
         if head[:8] != MAGIC:
             raise FormatError(FMT, 0, f"expected magic {MAGIC!r}, found {head[:8]!r}")

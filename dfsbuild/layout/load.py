@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Callable, Iterable
 
 from dfsbuild.errors import LayoutError
+from dfsbuild.formats import gpt, parttypes
 from dfsbuild.layout.model import (
     DEVICE_KINDS,
     IMAGE_TYPES,
@@ -17,6 +19,7 @@ from dfsbuild.layout.model import (
     FileSpec,
     ImageSpec,
     Layout,
+    PartitionSpec,
 )
 from dfsbuild.layout.table import Table, describe, key_join
 from dfsbuild.layout.validate import validate_layout
@@ -235,17 +238,178 @@ def _output_path(value: object) -> str:
     return norm
 
 
+def _size(sector_size: int | None = None) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        try:
+            return parse_size(value, sector_size=sector_size)
+        except SizeError as exc:
+            raise ValueError(str(exc)) from None
+    return parse
+
+
+def _bool(table: Table, name: str, default: bool) -> bool:
+    return table.get(name, bool, default)
+
+
 def _load_disk(table: Table, layout_name: str) -> DiskSpec:
     kind = table.get("table", str, required=True)
     if kind not in TABLE_KINDS:
-        raise table.error("table", f"{kind!r} is not a partition table kind this version builds",
+        raise table.error("table", f"{kind!r} is not a partition table kind",
                           hint="one of: " + ", ".join(TABLE_KINDS))
     output = table.parse("output", _output_path, f"{layout_name}.img")
     image = table.get("image", str)
+    sector_size = table.get("sector-size", int, 512)
+    if sector_size not in (512, 4096):
+        raise table.error("sector-size", f"{sector_size} is not 512 or 4096")
+    size_raw = table.raw("size")
+    size = None
+    if size_raw is not None and size_raw != "auto":
+        size = table.parse("size", _size(sector_size), 0)
+        if size % sector_size:
+            raise table.error("size", f"{size} bytes is not a whole number of "
+                              f"{sector_size}-byte sectors")
+    align = table.parse("align", _size(sector_size), 1 << 20)
+    if align == 0 or align % sector_size:
+        raise table.error("align", f"{align} bytes is not a whole, non-zero number of "
+                          f"{sector_size}-byte sectors")
+    seed = table.get("seed", str, layout_name)
+    disk_id = table.parse("disk-id", _disk_id, None)
+    guid = table.parse("guid", _guid, None)
+    lba48 = _bool(table, "lba48", False)
+    boot_code = table.get("boot-code", str)
+    boot_delay = table.get("boot-delay", int, 10)
+    legacy_boot = _bool(table, "legacy-boot", True)
+    spare = table.get("spare-entries", int, 4)
+    parts = _load_partitions(table, kind, sector_size)
+    if kind == "none":
+        if image is None:
+            raise table.error("image", "is required when table = \"none\" (the disk is one "
+                              "image)")
+        if parts:
+            raise table.error("partition", "a disk with table = \"none\" has no partitions")
+    elif image is not None:
+        raise table.error("image", f"only for table = \"none\"; a {kind} disk lists "
+                          "[[disk.partition]] entries")
+    per_table = {"disk-id": "mbr", "lba48": "mbr", "guid": "gpt", "boot-code": "embr",
+                 "boot-delay": "embr", "legacy-boot": "embr", "spare-entries": "embr"}
+    for key, owner in per_table.items():
+        if table.has(key) and kind != owner:
+            raise table.error(key, f"applies to table = \"{owner}\", not {kind!r}")
+    if not 0 <= boot_delay <= 255:
+        raise table.error("boot-delay", f"{boot_delay} is outside 0..255 seconds")
+    if not 0 <= spare <= 0xFFFF - len(parts):
+        raise table.error("spare-entries", f"{spare} is out of range")
+    if boot_code is not None:
+        boot_code = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(
+            table.file)), boot_code))
     table.done()
-    if kind == "none" and image is None:
-        raise table.error("image", "is required when table = \"none\" (the disk is one image)")
-    return DiskSpec(kind, output, image)
+    return DiskSpec(kind, output, image, size, sector_size, align, seed, disk_id, guid, lba48,
+                    boot_code, boot_delay, legacy_boot, spare, parts)
+
+
+def _disk_id(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a 32-bit disk signature such as \"0x12345678\"")
+    if isinstance(value, str) and re.fullmatch(r"0x[0-9A-Fa-f]{1,8}", value):
+        return int(value, 16)
+    if isinstance(value, int) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    raise ValueError(f"{describe(value)} is not a 32-bit disk signature such as "
+                     "\"0x12345678\"")
+
+
+def _guid(value: object) -> str:
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value)).upper()
+        except ValueError:
+            pass
+    raise ValueError(f"{describe(value)} is not a GUID such as "
+                     "\"11111111-2222-3333-4444-555555555555\"")
+
+
+def _load_partitions(disk: Table, kind: str, sector_size: int) -> tuple[PartitionSpec, ...]:
+    raw = disk.raw("partition")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise disk.error("partition", "expected an array of tables: [[disk.partition]]")
+    parts = []
+    names: dict[str, str] = {}
+    for i, item in enumerate(raw):
+        t = Table(item, disk.file, f"disk.partition[{i}]")
+        name = t.get("name", str, required=True)
+        if not name:
+            raise t.error("name", "a partition needs a non-empty name")
+        if name in names:
+            raise t.error("name", f"{name!r} is also the name of {names[name]}")
+        names[name] = t.key
+        image = t.get("image", str)
+        start = t.parse("start", _size(sector_size), None)
+        size_raw = t.raw("size")
+        rest = size_raw == "rest"
+        size = None if rest or size_raw is None else t.parse("size", _size(sector_size), 0)
+        for key, value in (("start", start), ("size", size)):
+            if value is not None and value % sector_size:
+                raise t.error(key, f"{value} bytes is not a whole number of {sector_size}-byte "
+                              "sectors")
+        if size == 0:
+            raise t.error("size", "a partition cannot be empty")
+        if image is None and size is None and not rest:
+            raise t.error("size", "is required for a partition without an image")
+        bootable = _bool(t, "bootable", False)
+        logical = _bool(t, "logical", False)
+        hidden = _bool(t, "hidden", False)
+        hybrid = _bool(t, "hybrid", False)
+        ptype = t.raw("type")
+        uuid_value = t.parse("uuid", _guid, None)
+        attributes = t.raw("attributes")
+        os_signature = t.get("os-signature", int, 0)
+        mbr_type_raw = t.raw("mbr-type")
+        resolved: int | str | None = None
+        try:
+            if kind == "mbr":
+                resolved = parttypes.mbr_type("linux" if ptype is None else ptype)
+                if resolved in parttypes.EXTENDED_TYPES:
+                    raise ValueError("extended partitions are made by logical = true")
+            elif kind == "gpt":
+                resolved = parttypes.gpt_type("linux" if ptype is None else ptype)
+            elif ptype is not None:
+                raise ValueError("eMBR entries have no type field; use os-signature")
+        except ValueError as exc:
+            raise t.error("type", str(exc),
+                          hint=f"a type must be known for a {kind} table") from None
+        only = {"logical": "mbr", "uuid": "gpt", "attributes": "gpt", "hybrid": "gpt",
+                "mbr-type": "gpt", "hidden": "embr", "os-signature": "embr"}
+        for key, owner in only.items():
+            if t.has(key) and kind != owner:
+                raise t.error(key, f"applies to table = \"{owner}\", not {kind!r}")
+        attr_bits = 0
+        if attributes is not None:
+            try:
+                attr_bits = parttypes.gpt_attribute_bits(attributes)
+            except ValueError as exc:
+                raise t.error("attributes", str(exc)) from None
+        if kind == "gpt" and bootable:
+            attr_bits |= 1 << parttypes.GPT_ATTRIBUTES["legacy-bios-bootable"]
+        mbr_type = None
+        if mbr_type_raw is not None:
+            mbr_type = t.parse("mbr-type", parttypes.mbr_type, 0)
+            if not hybrid:
+                raise t.error("mbr-type", "only for partitions with hybrid = true")
+        if kind == "gpt" and gpt.name_units(name) > 36:
+            raise t.error("name", f"{name!r} is {gpt.name_units(name)} UTF-16 units; "
+                          "a GPT name holds 36")
+        if kind == "embr" and len(name.encode()) > 63:
+            raise t.error("name", f"{name!r} is {len(name.encode())} bytes of UTF-8; an eMBR "
+                          "name holds 63")
+        if not 0 <= os_signature < 1 << 64:
+            raise t.error("os-signature", f"{os_signature} does not fit 64 bits")
+        t.done()
+        parts.append(PartitionSpec(
+            i, t.key, name, image, start, size, rest, resolved, bootable, logical,
+            uuid_value, attr_bits, hidden, os_signature, hybrid, mbr_type))
+    return tuple(parts)
 
 
 __all__ = ["SCHEMA", "key_join", "load_layout", "load_layouts", "parse_mode"]

@@ -46,6 +46,32 @@ def validate_layout(layout: Layout) -> None:
         if disk.output in outputs:
             raise LayoutError(file, "disk.output",
                               f"{disk.output!r} is also the output of {outputs[disk.output]}")
+        if disk.boot_code is not None and not os.path.isfile(disk.boot_code):
+            raise LayoutError(file, "disk.boot-code", f"{disk.boot_code!r} is not a readable "
+                              "file")
+        used: dict[str, str] = {}
+        parts = disk.partitions
+        for p in parts:
+            if p.image is not None:
+                if p.image not in images:
+                    raise LayoutError(file, f"{p.key}.image", f"no image named {p.image!r} in "
+                                      "this layout", hint=_known(images))
+                if p.image in used:
+                    raise LayoutError(file, f"{p.key}.image", f"image {p.image!r} is also in "
+                                      f"{used[p.image]}")
+                used[p.image] = p.key
+            if p.rest and p is not parts[-1]:
+                raise LayoutError(file, f"{p.key}.size", "\"rest\" is only for the last "
+                                  "partition")
+        logical = [i for i, p in enumerate(parts) if p.logical]
+        if logical and logical != list(range(logical[0], logical[-1] + 1)):
+            raise LayoutError(file, f"{parts[logical[0]].key}.logical", "logical partitions "
+                              "must be listed one after another (they share one extended "
+                              "partition)")
+        hybrid = [p for p in parts if p.hybrid]
+        if len(hybrid) > 3:
+            raise LayoutError(file, f"{hybrid[3].key}.hybrid", "a hybrid MBR holds at most "
+                              "three partitions beside the 0xEE entry")
 
 
 def _known(images: Mapping[str, object]) -> str:
