@@ -85,8 +85,28 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"    key    {img['key']}")
         disk = p["disk"]
         if isinstance(disk, dict):
-            print(f"  disk: table {disk['table']}, image {disk['image']} -> {disk['output']}")
+            _print_disk_plan(disk)
     return EXIT_OK
+
+
+def _print_disk_plan(disk: dict[str, Any]) -> None:
+    if disk["table"] == "none":
+        print(f"  disk: table none, image {disk['image']} -> {disk['output']}")
+        return
+    print(f"  disk: table {disk['table']}, {disk['total_sectors']} sectors of "
+          f"{disk['sector_size']} bytes -> {disk['output']}")
+    print(f"    usable sectors {disk['first_usable_lba']}..{disk['last_usable_lba']}")
+    for key in ("disk_id", "guid"):
+        if key in disk:
+            print(f"    {key.replace('_', '-')} {disk[key]}")
+    if "extended" in disk:
+        e = disk["extended"]
+        print(f"    #{e['number']:<3} {e['start_lba']:>12}..{e['last_lba']:<12} extended")
+    for part in disk["partitions"]:
+        what = f"image {part['image']}" if part["image"] else "empty"
+        print(f"    #{part['number']:<3} {part['start_lba']:>12}..{part['last_lba']:<12} "
+              f"{part['name']} ({what}): {part['reason']}")
+    print(f"    key    {disk['key']}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

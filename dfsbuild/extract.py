@@ -114,7 +114,11 @@ def _create(reader: RomfsReader, e: RomfsEntry, name: str, path: str, pfd: int, 
         finally:
             os.close(fd)
     elif kind == "symlink":
-        os.symlink(os.fsdecode(reader.read(e)), name, dir_fd=pfd)
+        target = reader.read(e)
+        if not target or b"\0" in target:
+            raise ExtractError(f"refusing to extract {path!r}: its link target "
+                               f"{target!r} is empty or holds a NUL byte")
+        os.symlink(os.fsdecode(target), name, dir_fd=pfd)
     elif kind == "fifo":
         os.mkfifo(name, e.mode, dir_fd=pfd)
     else:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dfsbuild"
-STDLIB_OK = {"struct", "dataclasses", "typing", "collections", "__future__", "zlib", "uuid",
-             "binascii", "itertools", "functools", "enum", "math"}
+# Format modules take a plan and a stream: no host paths, no TOML, no doit, no argparse.
+HOST_MODULES = {"os", "pathlib", "glob", "shutil", "tempfile", "io", "tomllib", "tomli",
+                "argparse", "subprocess", "sys"}
+STDLIB_OK = set(sys.stdlib_module_names) - HOST_MODULES
 
 
 def imports(path: Path) -> set[str]:
