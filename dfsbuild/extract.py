@@ -114,11 +114,11 @@ def _create(reader: RomfsReader, e: RomfsEntry, name: str, path: str, pfd: int, 
         finally:
             os.close(fd)
     elif kind == "symlink":
-        target = reader.read(e)
-        if not target or b"\0" in target:
+        link = reader.read(e)
+        if not link or b"\0" in link:
             raise ExtractError(f"refusing to extract {path!r}: its link target "
-                               f"{target!r} is empty or holds a NUL byte")
-        os.symlink(os.fsdecode(target), name, dir_fd=pfd)
+                               f"{link!r} is empty or holds a NUL byte")
+        os.symlink(os.fsdecode(link), name, dir_fd=pfd)
     elif kind == "fifo":
         os.mkfifo(name, e.mode, dir_fd=pfd)
     else:
