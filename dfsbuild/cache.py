@@ -8,6 +8,7 @@ compare, so "up to date" and "in the cache" can never disagree.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +39,12 @@ def content_key(material: dict[str, object]) -> str:
 
 
 class OutputCache:
-    """Outputs stored by key: ``ROOT/ab/abcdef…``. Entries appear atomically (rename)."""
+    """Outputs stored by key: ``ROOT/ab/abcdef…`` plus a ``.stamp`` of its size and mtime.
+
+    Entries are hard links to the outputs where the filesystem allows (no second copy), else
+    copies. Either way an entry counts only while its stamp matches: an output edited in place
+    changes the shared inode's mtime, so the entry is dropped instead of being trusted.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -46,23 +52,66 @@ class OutputCache:
     def path_for(self, key: str) -> Path:
         return self.root / key[:2] / key
 
+    def _stamp_path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.stamp"
+
     def lookup(self, key: str) -> Path | None:
         path = self.path_for(key)
-        return path if path.is_file() else None
+        try:
+            st = path.stat()
+            stamp = json.loads(self._stamp_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        if stamp != {"size": st.st_size, "mtime_ns": st.st_mtime_ns}:
+            self.drop(key)
+            return None
+        return path
+
+    def drop(self, key: str) -> None:
+        for p in (self._stamp_path(key), self.path_for(key)):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
     def store(self, key: str, source: Path) -> None:
-        """Copy ``source`` in as the entry for ``key`` (keeping holes)."""
-        dest = self.path_for(key)
-        if dest.is_file():
+        """Enter ``source`` as the output for ``key``."""
+        if self.lookup(key) is not None:
             return
+        dest = self.path_for(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{key}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         try:
-            copy_file_sparse(str(source), fd)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        os.close(fd)
+            os.link(source, tmp)
+        except OSError:
+            _copy(source, tmp)
+        st = tmp.stat()
         os.replace(tmp, dest)
+        stamp = self._stamp_path(key)
+        stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
+        stamp_tmp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+        os.replace(stamp_tmp, stamp)
+
+    def restore(self, key: str, entry: Path, output: str) -> None:
+        """Put the entry in place as ``output`` (a link where possible), atomically."""
+        directory = os.path.dirname(os.path.abspath(output))
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(output)}.dfsbuild-tmp-{os.getpid()}")
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        try:
+            os.link(entry, tmp)
+        except OSError:
+            _copy(entry, Path(tmp))
+        os.replace(tmp, output)
+
+
+def _copy(source: Path, dest: Path) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        copy_file_sparse(str(source), fd)
+    except BaseException:
+        os.close(fd)
+        dest.unlink(missing_ok=True)
+        raise
+    os.close(fd)

@@ -28,9 +28,7 @@ from dfsbuild.cache import OutputCache
 from dfsbuild.digest import DigestCache
 from dfsbuild.disktable import table_structures
 from dfsbuild.errors import DfsbuildError, InputError, LayoutError
-from dfsbuild.fileio import copy_file_sparse
 from dfsbuild.image import (
-    atomic_output,
     remove_stale_temporaries,
     resolve_sizes,
     write_copy,
@@ -115,8 +113,7 @@ def _produce(task: str, key: str, output: str, material: dict[str, object], sett
     remove_stale_temporaries(output)
     cached = settings.cache.lookup(key)
     if cached is not None:
-        with atomic_output(output) as fd:
-            copy_file_sparse(str(cached), fd)
+        settings.cache.restore(key, cached, output)
         outcome = "restored"
     else:
         write()

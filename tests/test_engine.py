@@ -130,7 +130,12 @@ def test_an_edited_output_is_rebuilt(project: Path) -> None:
     build(project)
     out = project / "build" / "board" / "other.img"
     good = out.read_bytes()
-    out.write_bytes(b"garbage")
+    out.write_bytes(b"garbage")             # in place: the cache entry shares this inode
+    result = build(project)
+    assert result["built"] == ["board:image.other"]  # the damaged entry was not trusted
+    assert out.read_bytes() == good
+    out.unlink()
+    out.write_bytes(b"garbage")             # a new file: the cache entry is intact
     result = build(project)
     assert result["restored"] == ["board:image.other"]
     assert out.read_bytes() == good
