@@ -181,29 +181,25 @@ class UpToDate:
 
 
 def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str, Any]]:
+    def task(plan: ImagePlan | DiskPlan, doc: str, action: Any, inner: list[str],
+             lp: LayoutPlan) -> dict[str, Any]:
+        return {
+            "basename": plan.task,
+            "doc": doc,
+            "actions": [(action, [plan, lp.outputs(), settings])],
+            "targets": [plan.output],
+            "task_dep": [lp.images[name].task for name in inner],
+            "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output)],
+            "verbosity": 2,
+        }
+
     for lp in plans:
-        outputs = lp.outputs()
         for plan in lp.images.values():
-            yield {
-                "basename": plan.task,
-                "doc": f"{plan.spec.type} image {plan.spec.name} of {lp.layout.path}",
-                "actions": [(run_image, [plan, outputs, settings])],
-                "targets": [plan.output],
-                "task_dep": [lp.images[d].task for d in plan.deps],
-                "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output)],
-                "verbosity": 2,
-            }
+            yield task(plan, f"{plan.spec.type} image {plan.spec.name} of {lp.layout.path}",
+                       run_image, list(plan.deps), lp)
         if lp.disk is not None:
-            disk = lp.disk
-            yield {
-                "basename": disk.task,
-                "doc": f"disk of {lp.layout.path}",
-                "actions": [(run_disk, [disk, outputs, settings])],
-                "targets": [disk.output],
-                "task_dep": [lp.images[name].task for name in disk.images],
-                "uptodate": [UpToDate(settings, disk.task, disk.key, disk.output)],
-                "verbosity": 2,
-            }
+            yield task(lp.disk, f"{lp.disk.table} disk of {lp.layout.path}", run_disk,
+                       lp.disk.images, lp)
 
 
 def doit_config(settings: Settings | None = None) -> dict[str, Any]:

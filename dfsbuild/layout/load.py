@@ -76,9 +76,7 @@ def load_layout(path: str) -> Layout:
     images: dict[str, ImageSpec] = {}
     image_table = top.sub("image")
     if image_table is not None:
-        for image_name in image_table.data:
-            sub = image_table.sub(image_name)
-            assert sub is not None
+        for image_name, sub in image_table.tables():
             if not NAME.match(image_name):
                 raise sub.error("", f"{image_name!r} is not a valid image name "
                                 "(letters, digits, '_', '.', '-'; starting with a letter or digit)")
@@ -135,9 +133,7 @@ def _load_files(table: Table | None, base: str) -> tuple[FileSpec, ...]:
     if table is None:
         return ()
     specs = []
-    for dest in table.data:
-        entry = table.sub(dest)
-        assert entry is not None
+    for dest, entry in table.tables():
         path = _image_path(dest, table, dest)
         host = _host_path(entry, "file", base)
         image = entry.get("image", str)
@@ -154,9 +150,7 @@ def _load_devices(table: Table | None) -> tuple[DeviceSpec, ...]:
     if table is None:
         return ()
     specs = []
-    for dest in table.data:
-        entry = table.sub(dest)
-        assert entry is not None
+    for dest, entry in table.tables():
         path = _image_path(dest, table, dest)
         kind = entry.get("type", str, required=True)
         if kind not in DEVICE_KINDS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from dfsbuild.errors import LayoutError
@@ -72,6 +72,13 @@ class Table:
         if name not in self.data:
             return None
         return Table(self.data[name], self.file, self.path(name))
+
+    def tables(self) -> Iterator[tuple[str, Table]]:
+        """Every key of this table with its value read as a table of its own."""
+        for name in list(self.data):
+            sub = self.sub(name)
+            assert sub is not None
+            yield name, sub
 
     def done(self) -> None:
         unknown = [k for k in self.data if k not in self._seen]
