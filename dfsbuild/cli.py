@@ -56,13 +56,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dfsbuild.layout import load_layouts
-    from dfsbuild.tasks import find_layouts
+    from dfsbuild.tasks import plan_project
 
-    layouts = load_layouts(find_layouts(args.layouts))
-    for layout in layouts:
+    # Planning finds what loading cannot: overlaps, capacity, sizes of nested images.
+    for lp in plan_project(args.layouts, _settings(args)):
+        layout = lp.layout
         kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
-        print(f"{layout.path}: ok: {kinds}")
+        disk = ""
+        if lp.disk is not None and lp.disk.disk is not None:
+            disk = f"; {lp.disk.table} disk with {len(lp.disk.disk.partitions)} partitions"
+        print(f"{layout.path}: ok: {kinds}{disk}")
     return EXIT_OK
 
 
@@ -278,8 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true",
                    help="print the outcome of every output as JSON instead of lines")
 
-    c = add("check", cmd_check, "validate layouts without building")
-    c.add_argument("layouts", nargs="*", metavar="LAYOUT")
+    c = add("check", cmd_check, "validate layouts without building (every rule, partition "
+            "placement included)")
+    c.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/)")
+    build_dirs(c)
 
     pl = add("plan", cmd_plan, "show what a build would produce, and each output's key")
     pl.add_argument("layouts", nargs="+", metavar="LAYOUT")

@@ -315,3 +315,94 @@ tree = "tree"
         ours = read_table(f)
     assert ours.label == "embr" and ours.problems == []
     assert [(p.name, p.start_lba) for p in ours.partitions] == [("sys", 2048)]
+
+
+@pytest.mark.tool
+def test_hybrid_mbr_is_clean_for_sgdisk_and_listed_by_our_reader(tmp_path: Path) -> None:
+    image, plan = make(tmp_path, """
+schema = 1
+[disk]
+table = "gpt"
+size = "32MiB"
+[[disk.partition]]
+name = "boot"
+image = "boot"
+type = "efi"
+size = "8MiB"
+hybrid = true
+bootable = true
+[[disk.partition]]
+name = "rootfs"
+image = "root"
+hybrid = true
+mbr-type = "0x83"
+[[disk.partition]]
+name = "data"
+size = "rest"
+[image.boot]
+type = "romfs"
+tree = "tree"
+[image.root]
+type = "romfs"
+tree = "tree"
+""")
+    sgdisk = need_tool("sgdisk")
+    proc = subprocess.run([sgdisk, "-v", str(image)], capture_output=True, text=True)
+    assert proc.stderr == "" and "No problems found." in proc.stdout
+    parts = plan["disk"]["partitions"]
+    with open(image, "rb") as f:
+        table = read_table(f)
+    assert table.label == "gpt" and len(table.partitions) == 3
+    assert table.extra["hybrid_mbr"] == [
+        {"start": parts[0]["start_lba"], "size": parts[0]["size_sectors"], "type": "ef",
+         "bootable": True},
+        {"start": parts[1]["start_lba"], "size": parts[1]["size_sectors"], "type": "83",
+         "bootable": False},
+    ]
+    mbr = image.read_bytes()[0x1BE:0x1CE]
+    assert mbr[4] == 0xEE and int.from_bytes(mbr[8:12], "little") == 1
+    assert int.from_bytes(mbr[12:16], "little") == parts[0]["start_lba"] - 1
+
+
+def test_embr_boot_code_is_placed_and_its_signature_area_guarded(tmp_path: Path) -> None:
+    code = bytes([0x90]) * 0x1F2 + bytes(14) + bytes([0xCC]) * 1000   # LBA 1 and 2 more
+    (tmp_path / "loader.bin").write_bytes(code)
+    text = """
+schema = 1
+[disk]
+table = "embr"
+size = "8MiB"
+boot-code = "loader.bin"
+[[disk.partition]]
+name = "p"
+size = "1MiB"
+"""
+    image, plan = make(tmp_path, text)
+    assert plan["disk"]["embr"]["header_lba"] == 4      # LBA 1-3 hold the 1512-byte code
+    data = image.read_bytes()
+    assert data[512:512 + 0x1F2] == code[:0x1F2]
+    assert data[512 + 0x1F2:512 + 0x1FE] == b"EmbrrbmE" + bytes.fromhex("0400 0400")
+    assert data[1024:1024 + 1000] == code[512:]
+    assert data[4 * 512:4 * 512 + 4] == b"EMBR"
+    (tmp_path / "loader.bin").write_bytes(bytes([0x90]) * 0x200)      # code over the block
+    layout = tmp_path / "disk.toml"
+    proc = run_cli("build", str(layout), "--build-dir", str(tmp_path / "b2"), check=False)
+    assert proc.returncode == 1
+    assert "disk.boot-code" in proc.stderr and "signature block" in proc.stderr
+
+
+def test_disk_part_targets_in_the_cli(tmp_path: Path) -> None:
+    image, _ = make(tmp_path, MBR_LAYOUT)
+    rows = json.loads(run_cli("ls", str(image), "--json").stdout)
+    assert [(r["number"], r["filesystem"], r.get("volume")) for r in rows] == [
+        (1, "romfs", "BOOTVOL"), (2, None, None), (5, "romfs", "rootvol"), (6, None, None),
+        (7, None, None), (8, None, None)]
+    assert run_cli("cat", f"{image}:5", "etc/hostname").stdout == "board\n"
+    assert "etc/hostname" in run_cli("ls", f"{image}:1", "etc").stdout
+    run_cli("extract", f"{image}:5", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "etc" / "hostname").read_text() == "board\n"
+    table = json.loads(run_cli("inspect", str(image), "--json").stdout)["partitiontable"]
+    assert table["label"] == "dos" and len(table["partitions"]) == 6
+    for bad, words in ((f"{image}:9", "no partition '9'"), (str(image), "partitioned disk")):
+        proc = run_cli("cat", bad, "etc/hostname", check=False)
+        assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr
