@@ -68,9 +68,10 @@ def fetch_kernel() -> Kernel:
         unavailable("no apt-get/dpkg to fetch a Debian kernel")
     extracted = cache / "root"
     if not list(extracted.glob("boot/vmlinuz-*")):
-        depends = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
-                                 capture_output=True, text=True).stdout
-        match = re.search(r"Depends: (linux-image-\S+)", depends)
+        match = _kernel_package()
+        if match is None and os.geteuid() == 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False)
+            match = _kernel_package()
         if match is None:
             unavailable("apt-cache knows no linux-image-cloud-amd64 (run apt-get update)")
             raise AssertionError  # unreachable
@@ -84,6 +85,12 @@ def fetch_kernel() -> Kernel:
     if missing:
         unavailable(f"the kernel package lacks modules {missing}")
     return Kernel(vmlinuz, {m: found[m] for m in MODULES})
+
+
+def _kernel_package() -> re.Match[str] | None:
+    depends = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+                             capture_output=True, text=True).stdout
+    return re.search(r"Depends: (linux-image-\S+)", depends)
 
 
 def make_initramfs(kernel: Kernel, work: Path) -> Path:
