@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.formats import embr, gpt
@@ -61,7 +61,6 @@ class DiskLayout:
     embr_geometry: embr.EmbrGeometry | None = None
     boot_delay: int = 0
     created: int = 0             # eMBR: seconds since 1980-01-01
-    notes: list[str] = field(default_factory=list)
 
     @property
     def size_bytes(self) -> int:
