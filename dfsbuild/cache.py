@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from dfsbuild import __version__
-from dfsbuild.fileio import copy_file_sparse
+from dfsbuild.fileio import link_or_copy
 
 # Bump a writer's revision whenever its output bytes change for the same inputs.
 WRITER_REVISIONS = {"romfs": 1, "raw": 1, "disk-none": 1, "disk-mbr": 1, "disk-gpt": 1,
@@ -81,37 +81,10 @@ class OutputCache:
         tmp = dest.with_name(f".{key}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
             tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            _copy(source, tmp)
+        link_or_copy(str(source), str(tmp))
         st = tmp.stat()
         os.replace(tmp, dest)
         stamp = self._stamp_path(key)
         stamp_tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
         stamp_tmp.write_text(json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns}))
         os.replace(stamp_tmp, stamp)
-
-    def restore(self, key: str, entry: Path, output: str) -> None:
-        """Put the entry in place as ``output`` (a link where possible), atomically."""
-        directory = os.path.dirname(os.path.abspath(output))
-        os.makedirs(directory, exist_ok=True)
-        tmp = os.path.join(directory, f".{os.path.basename(output)}.dfsbuild-tmp-{os.getpid()}")
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        try:
-            os.link(entry, tmp)
-        except OSError:
-            _copy(entry, Path(tmp))
-        os.replace(tmp, output)
-
-
-def _copy(source: Path, dest: Path) -> None:
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        copy_file_sparse(str(source), fd)
-    except BaseException:
-        os.close(fd)
-        dest.unlink(missing_ok=True)
-        raise
-    os.close(fd)

@@ -161,3 +161,21 @@ def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None
         if n == 0:
             raise InternalError("source file shrank while being copied")
         done += n
+
+
+def link_or_copy(source: str, dest: str) -> None:
+    """Make ``dest`` (which must not exist) hold ``source``'s bytes: a hard link where the
+    filesystem allows, else a sparse copy."""
+    try:
+        os.link(source, dest)
+        return
+    except OSError:
+        pass
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        copy_file_sparse(source, fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(dest)
+        raise
+    os.close(fd)

@@ -8,19 +8,23 @@ import os
 from collections.abc import Iterator
 
 from dfsbuild.errors import InputError
-from dfsbuild.fileio import Sink, copy_file_sparse
+from dfsbuild.fileio import Sink, copy_file_sparse, link_or_copy
 from dfsbuild.formats.romfs import plan_romfs, write_romfs
 from dfsbuild.fstree import FsNode
 
 TMP_MARK = ".dfsbuild-tmp-"
 
 
+def _temporary(path: str) -> str:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[int]:
     """A file descriptor on a temporary file that replaces ``path`` only on success."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}{TMP_MARK}{os.getpid()}")
+    tmp = _temporary(path)
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         yield fd
@@ -30,6 +34,15 @@ def atomic_output(path: str) -> Iterator[int]:
             os.unlink(tmp)
         raise
     os.close(fd)
+    os.replace(tmp, path)
+
+
+def place_file(source: str, path: str) -> None:
+    """Put ``source``'s bytes at ``path`` atomically (a hard link where possible)."""
+    tmp = _temporary(path)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+    link_or_copy(source, tmp)
     os.replace(tmp, path)
 
 

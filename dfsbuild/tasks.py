@@ -29,6 +29,7 @@ from dfsbuild.digest import DigestCache
 from dfsbuild.disktable import table_structures
 from dfsbuild.errors import DfsbuildError, InputError, LayoutError
 from dfsbuild.image import (
+    place_file,
     remove_stale_temporaries,
     resolve_sizes,
     write_copy,
@@ -109,11 +110,13 @@ def plan_project(layout_paths: Sequence[str], settings: Settings) -> list[Layout
 def _produce(task: str, key: str, output: str, material: dict[str, object], settings: Settings,
              write: Any) -> dict[str, str]:
     state = settings.state
-    reason = explain(state.previous_material(task), material, output)
+    reason = ""
+    if settings.explain or settings.json:  # the old manifest can be large: read it on demand
+        reason = explain(state.previous_material(task), material, output)
     remove_stale_temporaries(output)
     cached = settings.cache.lookup(key)
     if cached is not None:
-        settings.cache.restore(key, cached, output)
+        place_file(str(cached), output)
         outcome = "restored"
     else:
         write()
