@@ -3,7 +3,7 @@
 A firmware repository can copy this file as it is.
 """
 
-from dfsbuild.tasks import doit_config, layout_tasks
+from dfsbuild.engine.tasks import doit_config, layout_tasks
 
 DOIT_CONFIG = doit_config()
 

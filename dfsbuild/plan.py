@@ -1,26 +1,35 @@
-"""Layouts → build plans: outputs, dependencies, file trees and content keys of every image.
+"""Layouts → build plans: every image's tree, size and content key, every disk's sectors and
+table bytes. Planning asks each image type and table kind through their registries; after it,
+nothing is left to decide (``dfsbuild check`` runs exactly this, and a build worker only
+writes what the plan says).
 
-Host reads go through the scanner passed in (tree.py), so planning itself stays pure given the
-tree manifests. A plan serialises to JSON for ``dfsbuild plan``.
+Host reads go through the scanner and describer passed in (trees/), so planning itself stays
+pure given the tree manifests. A plan serialises to JSON for ``dfsbuild plan``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dfsbuild.cache import content_key, key_material
-from dfsbuild.clock import EPOCH_1980, build_time
-from dfsbuild.diskplan import DiskLayout, plan_disk
-from dfsbuild.errors import LayoutError
-from dfsbuild.formats.romfs import plan_romfs
-from dfsbuild.fstree import FsNode, TreeBuilder, manifest
+from dfsbuild.clock import build_time
+from dfsbuild.engine.cache import content_key, key_material
+from dfsbuild.errors import InputError, LayoutError
+from dfsbuild.images import IMAGE_TYPES
+from dfsbuild.images.base import ImageJob, PlannedImage
 from dfsbuild.layout.model import ImageSpec, Layout
-from dfsbuild.tree import TreeEntry
+from dfsbuild.layout.settings import jsonable, options_json, options_material
+from dfsbuild.tables import TABLE_KINDS
+from dfsbuild.tables.base import DiskJob, DiskLayout
+from dfsbuild.trees.fstree import FsNode, TreeBuilder
+from dfsbuild.trees.patterns import matches
+from dfsbuild.trees.walk import TreeEntry
 
 Scanner = Callable[[str, tuple[str, ...]], list[TreeEntry]]
 Describer = Callable[[str], TreeEntry]
+MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
 
 
 @dataclass(slots=True)
@@ -31,23 +40,29 @@ class ImagePlan:
     output: str                    # absolute path of the output file
     key: str
     deps: tuple[str, ...]          # nested image names
-    root: FsNode | None = None     # filesystem images: the tree to write
+    planned: PlannedImage
     material: dict[str, object] = field(default_factory=dict)
 
     @property
     def task(self) -> str:
         return f"{self.layout}:image.{self.spec.name}"
 
+    @property
+    def size_bytes(self) -> int:
+        return self.planned.size_bytes
+
     def summary(self) -> dict[str, object]:
-        files = sum(1 for n in self.root.walk() if n.kind == "file") if self.root else 0
+        t = IMAGE_TYPES[self.spec.type]
         return {
             "name": self.spec.name,
             "type": self.spec.type,
             "output": self.output,
             "key": self.key,
+            "size_bytes": self.size_bytes,
             "contains": list(self.deps),
-            "files": files,
-            "options": self.spec.options(),
+            "files": self.planned.files,
+            "options": options_json(t.settings, self.spec.options),
+            **({"facts": self.planned.facts} if self.planned.facts else {}),
         }
 
 
@@ -57,22 +72,26 @@ class DiskPlan:
     layout_file: str
     table: str
     output: str
-    image: str | None              # table = "none": the image that is the disk
     key: str
+    disk: DiskLayout
+    options: object                # the table kind's options record
     material: dict[str, object] = field(default_factory=dict)
-    disk: DiskLayout | None = None  # partitioned disks: every sector decided
-    boot_code: str | None = None    # eMBR boot code file
 
     @property
     def images(self) -> list[str]:
-        if self.image is not None:
-            return [self.image]
-        assert self.disk is not None
-        return [p.image for p in self.disk.partitions if p.image is not None]
+        return [name for _, name, _ in self.disk.contents()]
 
     @property
     def task(self) -> str:
         return f"{self.layout}:disk"
+
+    def to_json(self) -> dict[str, object]:
+        kind = TABLE_KINDS[self.table]
+        data: dict[str, object] = {"table": self.table, "output": self.output, "key": self.key,
+                                   "options": options_json(kind.disk_settings,
+                                                           self.options)}
+        data.update(self.disk.to_json(kind.partition_settings))
+        return data
 
 
 @dataclass(slots=True)
@@ -86,35 +105,30 @@ class LayoutPlan:
         return {name: p.output for name, p in self.images.items()}
 
     def to_json(self) -> dict[str, object]:
-        disk: dict[str, object] | None = None
-        if self.disk is not None:
-            disk = {"table": self.disk.table, "output": self.disk.output,
-                    "image": self.disk.image, "key": self.disk.key}
-            if self.disk.disk is not None:
-                disk.update(self.disk.disk.to_json())
         return {
             "layout": self.layout.path,
             "name": self.layout.name,
             "build_dir": self.build_dir,
             "images": [p.summary() for p in self.images.values()],
-            "disk": disk,
+            "disk": self.disk.to_json() if self.disk is not None else None,
         }
 
 
 def dependency_order(layout: Layout) -> list[str]:
     order: list[str] = []
     done: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in done:
-            return
-        done.add(name)
-        for inner in layout.images[name].nested():
-            visit(inner)
-        order.append(name)
-
-    for name in layout.images:
-        visit(name)
+    for start in layout.images:
+        stack = [(start, False)]
+        while stack:
+            name, expanded = stack.pop()
+            if expanded:
+                order.append(name)
+                continue
+            if name in done:
+                continue
+            done.add(name)
+            stack.append((name, True))
+            stack.extend((inner, False) for inner in reversed(layout.images[name].nested()))
     return order
 
 
@@ -123,91 +137,111 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
     images: dict[str, ImagePlan] = {}
     for name in dependency_order(layout):
         spec = layout.images[name]
+        t = IMAGE_TYPES[spec.type]
         output = os.path.join(build_dir, spec.output)
+        root = None
+        if t.contents:
+            _check_tree_outside_build(layout, spec, build_root)
+            root = _assemble(layout, spec, scan, describe, images)
+        planned = t.plan(ImageJob(spec, layout.path, root, describe))
         nested = {inner: images[inner].key for inner in spec.nested()}
-        if spec.type == "raw":
-            assert spec.file is not None
-            entry = describe(spec.file)
-            rows: list[list[object]] = [["", "file", 0, entry.digest]]
-            material = key_material("raw", {"type": "raw"}, rows, {})
-            images[name] = ImagePlan(layout.name, layout.path, spec, output,
-                                     content_key(material), (), None, material)
-            continue
-        root = _assemble(layout, spec, scan, describe, images)
-        material = key_material(spec.type, spec.options(), manifest(root), nested)
+        material = key_material(spec.type, t.revision, options_material(t.settings,
+                                                                         spec.options),
+                                planned.manifest, nested)
         images[name] = ImagePlan(layout.name, layout.path, spec, output, content_key(material),
-                                 spec.nested(), root, material)
+                                 spec.nested(), planned, material)
     disk = None
     if layout.disk is not None:
         disk = _plan_disk(layout, build_dir, images, describe)
     return LayoutPlan(layout, build_dir, images, disk)
 
 
-def image_sizes(images: dict[str, ImagePlan], describe: Describer) -> dict[str, int]:
-    """The size each output will have, decided without writing it (nested images first)."""
-    sizes: dict[str, int] = {}
-    for name, plan in images.items():
-        spec = plan.spec
-        if spec.type == "raw":
-            assert spec.file is not None
-            sizes[name] = describe(spec.file).size_bytes
-            continue
-        assert plan.root is not None
-        for node in plan.root.walk():
-            if node.image is not None:
-                node.size_bytes = sizes[node.image]
-        sizes[name] = plan_romfs(plan.root, spec.volume, spec.align_bytes,
-                                 (plan.layout_file, spec.key)).image_size
-    return sizes
+def _read_input(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_INPUT:
+        raise InputError(f"{path}: larger than {MAX_INPUT} bytes")
+    return data
 
 
 def _plan_disk(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
                describe: Describer) -> DiskPlan:
-    d = layout.disk
-    assert d is not None
-    output = os.path.join(build_dir, d.output)
-    if d.table == "none":
-        assert d.image is not None
-        material = key_material("disk-none", {"table": d.table}, [],
-                                {d.image: images[d.image].key})
-        return DiskPlan(layout.name, layout.path, d.table, output, d.image,
-                        content_key(material), material)
-    sizes = image_sizes(images, describe)
-    code_bytes = 0
+    spec = layout.disk
+    assert spec is not None
+    kind = TABLE_KINDS[spec.table]
+    output = os.path.join(build_dir, spec.output)
+    sizes = {name: p.size_bytes for name, p in images.items()}
     rows: list[list[object]] = []
-    if d.boot_code is not None:
-        entry = describe(d.boot_code)
-        code_bytes = entry.size_bytes
-        rows.append(["boot-code", "file", 0, entry.digest])
-    created = build_time() - EPOCH_1980 if d.table == "embr" else 0
-    disk = plan_disk(d, layout.path, sizes, created, code_bytes)
-    options = {**d.options(), "created": created}
-    nested = {p.image: images[p.image].key for p in d.partitions if p.image is not None}
-    material = key_material(f"disk-{d.table}", options, rows, nested)
-    return DiskPlan(layout.name, layout.path, d.table, output, None, content_key(material),
-                    material, disk, d.boot_code)
+    for path in kind.inputs(spec):
+        rows.append([path.rsplit("/", 1)[-1], "file", 0, describe(path).digest])
+    disk = kind.plan(spec, DiskJob(layout.path, sizes, build_time(), _read_input))
+    structures = hashlib.sha256()
+    for lba, data in disk.structures:
+        structures.update(f"{lba}:{len(data)}:".encode())
+        structures.update(data)
+    options = {
+        "table": options_material(kind.disk_settings, spec.options),
+        "partitions": [
+            {"name": p.name, "image": p.image, "start": p.start_bytes, "size": p.size_bytes,
+             "rest": p.rest, **(options_material(kind.partition_settings, p.options)
+                                if p.options is not None else {})}
+            for p in spec.partitions
+        ],
+        "size_bytes": disk.size_bytes,
+        "contents": [[offset, name, room] for offset, name, room in disk.contents()],
+        "structures": structures.hexdigest(),
+        "facts": jsonable(disk.facts),
+    }
+    nested = {name: images[name].key for _, name, _ in disk.contents()}
+    material = key_material(f"disk-{spec.table}", kind.revision, options, rows, nested)
+    return DiskPlan(layout.name, layout.path, spec.table, output, content_key(material), disk,
+                    spec.options, material)
+
+
+def _check_tree_outside_build(layout: Layout, spec: ImageSpec, build_root: str) -> None:
+    """A tree that holds the build directory would take in its own earlier outputs."""
+    tree = spec.contents.tree
+    if tree is None:
+        return
+    real_tree = os.path.realpath(tree)
+    real_build = os.path.realpath(build_root)
+    if os.path.commonpath([real_tree, real_build]) != real_tree or real_tree == real_build:
+        return
+    rel = os.path.relpath(real_build, real_tree).replace(os.sep, "/")
+    parts = rel.split("/")
+    for i in range(len(parts)):
+        if matches(spec.contents.exclude, parts[i], "/".join(parts[:i + 1])):
+            return
+    raise LayoutError(layout.path, f"{spec.key}.tree", f"the tree {tree!r} contains the build "
+                      f"directory {build_root!r}: each build would take in the last one's "
+                      "outputs", hint=f"add \"/{rel}\" to exclude, or build elsewhere "
+                      "(--build-dir)")
 
 
 def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describer,
               done: dict[str, ImagePlan]) -> FsNode:
     builder = TreeBuilder()
-    if spec.tree is not None:
-        builder.add_scan(scan(spec.tree, spec.exclude))
+    contents = spec.contents
+    if contents.tree is not None:
+        builder.add_scan(scan(contents.tree, contents.exclude))
     try:
-        for f in spec.files:
+        for f in contents.files:
             leaf = f.dest.rsplit("/", 1)[-1]
             if f.image is not None:
                 inner = done[f.image]
                 mode = 0o644 if f.mode is None else f.mode
-                builder.put(FsNode(leaf, f.dest, "file", mode, content=inner.key,
-                                   image=f.image, source=inner.output))
+                builder.put(FsNode(leaf, f.dest, "file", mode, inner.size_bytes,
+                                   content=inner.key, image=f.image, source=inner.output))
                 continue
             assert f.file is not None
             entry = describe(f.file)
             mode = entry.mode if f.mode is None else f.mode
             builder.put(FsNode(leaf, f.dest, "file", mode, entry.size_bytes, source=f.file,
                                content=entry.digest or ""))
-        for d in spec.devices:
+        for d in contents.devices:
             builder.put(FsNode(d.dest.rsplit("/", 1)[-1], d.dest, d.kind, d.mode,
                                major=d.major, minor=d.minor))
     except ValueError as exc:

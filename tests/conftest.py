@@ -9,8 +9,19 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
+
+from dfsbuild.fileio.atomic import atomic_output
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.images.romfs.read import RomfsReader
+from dfsbuild.images.romfs.write import plan_romfs
+from dfsbuild.images.romfs.write import write_romfs as write_romfs_plan
+from dfsbuild.tables import read_table
+from dfsbuild.tables.base import DiskTable
+from dfsbuild.trees.fstree import FsNode
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -50,3 +61,21 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         raise AssertionError(f"dfsbuild {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def read_romfs(f: BinaryIO) -> RomfsReader:
+    """Our romfs reader over a whole open file."""
+    return RomfsReader(ByteSource(f))
+
+
+def write_romfs(path: str, root: FsNode, volume: str, align: int = 16, *_: object) -> None:
+    """Our romfs writer: plan, then stream into the file (as the build step does)."""
+    plan = plan_romfs(root, volume, align, ("test", ""))
+    with atomic_output(path) as fd:
+        sink = Sink(fd, 0, plan.image_size)
+        write_romfs_plan(plan, sink)
+        sink.close()
+
+
+def read_disk(f: BinaryIO, sector_size: int | None = None) -> DiskTable:
+    return read_table(ByteSource(f), sector_size)

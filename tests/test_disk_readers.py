@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dfsbuild.disktable import table_structures
+from dfsbuild.engine.project import plan_project
+from dfsbuild.engine.settings import Settings
 from dfsbuild.errors import FormatError
-from dfsbuild.formats.mbr import MbrEntry
-from dfsbuild.partitions import DiskTable, read_table
-from dfsbuild.tasks import Settings, plan_project
-from tests.conftest import ROOT, run_cli
+from dfsbuild.tables.base import DiskTable
+from dfsbuild.tables.mbr.records import MbrEntry
+from tests.conftest import ROOT, read_disk, run_cli
 
 LAYOUTS = {
     "mbr": '[disk]\ntable = "mbr"\nsize = "4MiB"\nalign = "64KiB"\n'
@@ -40,7 +40,7 @@ def disk_bytes(tmp_path: Path, kind: str) -> bytearray:
     assert plan.disk is not None and plan.disk.disk is not None
     d = plan.disk.disk
     image = bytearray(d.size_bytes)
-    for lba, data in table_structures(d):
+    for lba, data in d.structures:
         image[lba * d.sector_size:lba * d.sector_size + len(data)] = data
     return image
 
@@ -52,7 +52,7 @@ def disks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 def read(data: bytes | bytearray) -> DiskTable:
-    return read_table(io.BytesIO(bytes(data)))
+    return read_disk(io.BytesIO(bytes(data)))
 
 
 def test_clean_disks_read_back(disks: dict[str, bytes]) -> None:

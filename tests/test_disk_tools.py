@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dfsbuild.partitions import read_table
-from tests.conftest import IN_CI, need_tool, run_cli
+from tests.conftest import IN_CI, need_tool, read_disk, run_cli
 
 MBR_LAYOUT = """
 schema = 1
@@ -264,7 +263,7 @@ def test_our_reader_agrees_with_sfdisk_on_disks_sfdisk_made(tmp_path: Path) -> N
                    capture_output=True)
     expected = sfdisk_json(image)
     with open(image, "rb") as f:
-        table = read_table(f)
+        table = read_disk(f)
     assert table.label == "dos" and table.id == expected["id"]
     assert [(p.number, p.start_lba, p.size_sectors, p.type, p.bootable)
             for p in table.partitions] == [
@@ -284,7 +283,7 @@ def test_our_reader_agrees_with_sfdisk_on_disks_sgdisk_made(tmp_path: Path) -> N
                    check=True, capture_output=True)
     expected = sfdisk_json(image)
     with open(image, "rb") as f:
-        table = read_table(f)
+        table = read_disk(f)
     assert table.id == expected["id"] and table.problems == []
     assert [(p.start_lba, p.size_sectors, p.type, p.extra["uuid"], p.name)
             for p in table.partitions] == [
@@ -312,7 +311,7 @@ tree = "tree"
     assert [(p["start"], p["size"], p["type"], p.get("bootable")) for p in
             table["partitions"]] == [(1, 32767, "e0", True)]
     with open(image, "rb") as f:
-        ours = read_table(f)
+        ours = read_disk(f)
     assert ours.label == "embr" and ours.problems == []
     assert [(p.name, p.start_lba) for p in ours.partitions] == [("sys", 2048)]
 
@@ -351,7 +350,7 @@ tree = "tree"
     assert proc.stderr == "" and "No problems found." in proc.stdout
     parts = plan["disk"]["partitions"]
     with open(image, "rb") as f:
-        table = read_table(f)
+        table = read_disk(f)
     assert table.label == "gpt" and len(table.partitions) == 3
     assert table.extra["hybrid_mbr"] == [
         {"start": parts[0]["start_lba"], "size": parts[0]["size_sectors"], "type": "ef",

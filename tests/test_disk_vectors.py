@@ -6,8 +6,9 @@ import struct
 
 import pytest
 
-from dfsbuild.formats import embr
-from dfsbuild.formats.mbr import Logical, MbrEntry, chs, ebr_chain, pack_sector, unpack_sector
+from dfsbuild.tables.embr import records as embr
+from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
+from dfsbuild.tables.mbr.records import MbrEntry, chs, pack_sector, unpack_sector
 
 
 @pytest.mark.parametrize(("lba", "expected"), [

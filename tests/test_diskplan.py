@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from dfsbuild.engine.project import plan_project
+from dfsbuild.engine.settings import Settings
 from dfsbuild.errors import CapacityError, LayoutError
-from dfsbuild.layout import load_layout
+from dfsbuild.layout.load import load_layout
 from dfsbuild.plan import LayoutPlan
-from dfsbuild.tasks import Settings, plan_project
 
 HEAD = 'schema = 1\n[image.small]\ntype = "raw"\nfile = "small.bin"\n'
 
@@ -87,8 +88,10 @@ ERRORS = [
      "disk.partition[0].size", "not a whole number of 512-byte sectors"),
     ('[disk]\ntable = "gpt"\nsize = "16MiB"\ndisk-id = "0x1"\n', "disk.disk-id",
      "applies to table = \"mbr\""),
-    ('[disk]\ntable = "mbr"\nsize = "16MiB"\n' + part("a", size="1MiB", uuid="x"),
+    ('[disk]\ntable = "gpt"\nsize = "16MiB"\n' + part("a", size="1MiB", uuid="x"),
      "disk.partition[0].uuid", "not a GUID"),
+    ('[disk]\ntable = "mbr"\nsize = "16MiB"\n' + part("a", size="1MiB", uuid="x"),
+     "disk.partition[0].uuid", "applies to table = \"gpt\", not \"mbr\""),
     ('[disk]\ntable = "gpt"\nsize = "16MiB"\n' + part("a", size="1MiB", attributes=["shiny"]),
      "disk.partition[0].attributes", "'shiny' is not a GPT attribute"),
     ('[disk]\ntable = "embr"\nsize = "16MiB"\nspare-entries = 600\n',
@@ -121,5 +124,5 @@ def test_the_layout_loader_sees_types_per_table(tmp_path: Path) -> None:
     layout.write_text('schema = 1\n[disk]\ntable = "gpt"\n' + part("a", size="1MiB", type="swap",
                                                                     attributes=[0, "read-only"]))
     p = load_layout(str(layout)).disk.partitions[0]  # type: ignore[union-attr]
-    assert p.type == "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
-    assert p.attributes == (1 << 0) | (1 << 60)
+    assert p.options.type == "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F"
+    assert p.options.attributes == (1 << 0) | (1 << 60)

@@ -223,6 +223,8 @@ def test_a_failing_image_reports_and_keeps_the_old_output(project: Path) -> None
     (project / "trees" / "other" / ("n" * 130)).write_text("")
     proc = run_cli("build", cwd=project, check=False)
     assert proc.returncode == 1
-    assert "error: board:image.other:" in proc.stderr and "130 bytes" in proc.stderr
+    # Planning finds it, before any task runs: the error names the layout and the image.
+    assert "error: layouts/board.toml: image.other:" in proc.stderr
+    assert "130 bytes" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert out.read_bytes() == good

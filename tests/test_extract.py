@@ -8,18 +8,18 @@ from pathlib import Path
 import pytest
 
 from dfsbuild.errors import ExtractError
-from dfsbuild.extract import extract_romfs
-from dfsbuild.formats.romfs_read import RomfsReader
-from dfsbuild.fstree import FsNode, TreeBuilder
-from dfsbuild.image import write_romfs_file
+from dfsbuild.images.base import FsReader
+from dfsbuild.inspect.extract import extract
+from dfsbuild.trees.fstree import FsNode, TreeBuilder
+from tests.conftest import read_romfs, write_romfs
 
 
-def image_of(tmp_path: Path, children: list[FsNode]) -> RomfsReader:
+def image_of(tmp_path: Path, children: list[FsNode]) -> FsReader:
     """An image whose root holds exactly ``children`` (no name checks: hostile on purpose)."""
     root = FsNode("", "", "dir", 0o755, children=children)
     out = tmp_path / "hostile.img"
-    write_romfs_file(str(out), root, "hostile", 16, ("t", ""))
-    return RomfsReader(open(out, "rb"))
+    write_romfs(str(out), root, "hostile", 16, ("t", ""))
+    return read_romfs(open(out, "rb"))
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_names_that_leave_the_destination_are_refused(tmp_path: Path, payload: s
     reader = image_of(tmp_path, [FsNode(name, name, "file", 0o644, 4, source=payload)])
     dest = tmp_path / "a" / "dest"
     with pytest.raises(ExtractError, match="refusing"):
-        extract_romfs(reader, str(dest))
+        extract(reader, str(dest))
     assert not (tmp_path / "a" / "escaped").exists()
     assert not (tmp_path / "escaped").exists()
 
@@ -49,7 +49,7 @@ def test_a_stored_symlink_is_never_followed(tmp_path: Path, payload: str) -> Non
         FsNode("a", "a", "dir", 0o755, children=[inner]),
     ])
     with pytest.raises(ExtractError, match="already exists"):
-        extract_romfs(reader, str(tmp_path / "dest"))
+        extract(reader, str(tmp_path / "dest"))
     assert list(outside.iterdir()) == []
     assert os.readlink(tmp_path / "dest" / "a") == str(outside)
 
@@ -60,7 +60,7 @@ def test_existing_files_are_not_overwritten(tmp_path: Path, payload: str) -> Non
     dest.mkdir()
     (dest / "f").write_bytes(b"mine")
     with pytest.raises(ExtractError, match="already exists"):
-        extract_romfs(reader, str(dest))
+        extract(reader, str(dest))
     assert (dest / "f").read_bytes() == b"mine"
 
 
@@ -73,17 +73,17 @@ def test_a_full_tree_round_trips(tmp_path: Path) -> None:
     os.link(src / "d" / "data", src / "d" / "e" / "same")
     (src / "d" / "ln").symlink_to("../run")
     os.mkfifo(src / "pipe")
-    from dfsbuild.digest import DigestCache
-    from dfsbuild.tree import scan_tree
+    from dfsbuild.trees.digest import DigestCache
+    from dfsbuild.trees.walk import scan_tree
 
     builder = TreeBuilder()
     builder.add_scan(scan_tree(str(src), (), DigestCache(None)))
     builder.put(FsNode("console", "dev/console", "char", 0o600, major=5, minor=1))
     out = tmp_path / "r.img"
-    write_romfs_file(str(out), builder.finish(), "rt", 16, ("t", ""))
+    write_romfs(str(out), builder.finish(), "rt", 16, ("t", ""))
     dest = tmp_path / "dest"
     with open(out, "rb") as f:
-        report = extract_romfs(RomfsReader(f), str(dest))
+        report = extract(read_romfs(f), str(dest))
     assert (dest / "run").read_bytes() == b"#!/bin/sh\n"
     assert (dest / "run").stat().st_mode & 0o777 == 0o755
     assert (dest / "d" / "data").read_bytes() == bytes(range(256)) * 300

@@ -9,7 +9,7 @@ import pytest
 from pyfakefs.fake_filesystem import FakeFilesystem
 
 from dfsbuild.errors import LayoutError
-from dfsbuild.layout import load_layout, load_layouts
+from dfsbuild.layout.load import load_layout, load_layouts
 
 GOOD = """
 schema = 1
@@ -51,15 +51,15 @@ def test_a_good_layout_loads_into_the_model(project: FakeFilesystem) -> None:
     layout = load_layout(write(project, GOOD))
     root = layout.images["root"]
     assert layout.name == "l"
-    assert (root.type, root.volume, root.align_bytes, root.exclude) == (
+    assert (root.type, root.options.volume, root.options.align, root.contents.exclude) == (
         "romfs", "root", 4096, ("*.swp",))
-    assert root.tree == "/p/layouts/tree"
-    assert [(f.dest, f.file, f.image, f.mode) for f in root.files] == [
+    assert root.contents.tree == "/p/layouts/tree"
+    assert [(f.dest, f.file, f.image, f.mode) for f in root.contents.files] == [
         ("etc/conf", "/p/layouts/conf.txt", None, 0o640), ("boot/env.img", None, "env", None)]
-    assert [(d.dest, d.kind, d.major, d.minor, d.mode) for d in root.devices] == [
+    assert [(d.dest, d.kind, d.major, d.minor, d.mode) for d in root.contents.devices] == [
         ("dev/console", "char", 5, 1, 0o600), ("run/fifo", "fifo", 0, 0, 0o600)]
     assert root.nested() == ("env",)
-    assert layout.disk is not None and layout.disk.image == "root"
+    assert layout.disk is not None and layout.disk.options.image == "root"
 
 
 def change(text: str, old: str, new: str) -> str:
@@ -181,4 +181,4 @@ def test_real_files_too(tmp_path: Path) -> None:
     (tmp_path / "conf.txt").write_text("x\n")
     path = tmp_path / "l.toml"
     path.write_text(GOOD)
-    assert load_layout(str(path)).images["env"].file == str(tmp_path / "conf.txt")
+    assert load_layout(str(path)).images["env"].options.file == str(tmp_path / "conf.txt")

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dfsbuild.digest import DigestCache
-from dfsbuild.formats.romfs_read import RomfsReader
-from dfsbuild.fstree import TreeBuilder
-from dfsbuild.image import write_romfs_file
-from dfsbuild.tree import scan_tree
-from tests.conftest import need_tool
+from dfsbuild.trees.digest import DigestCache
+from dfsbuild.trees.fstree import TreeBuilder
+from dfsbuild.trees.walk import scan_tree
+from tests.conftest import need_tool, read_romfs, write_romfs
 from tests.treemaker import Item, make_tree
 
 LONG = "L" * 127
@@ -51,7 +49,7 @@ def ours(src: Path, out: Path, volume: str, align: int = 16,
          exclude: tuple[str, ...] = ()) -> bytes:
     builder = TreeBuilder()
     builder.add_scan(scan_tree(str(src), exclude, DigestCache(None)))
-    write_romfs_file(str(out), builder.finish(), volume, align, ("test", ""))
+    write_romfs(str(out), builder.finish(), volume, align, ("test", ""))
     return out.read_bytes()
 
 
@@ -74,7 +72,7 @@ def test_exclude_patterns_match_genromfs(ordered_dir: Path) -> None:
     got = ours(src, ordered_dir / "o.img", "x", exclude=patterns)
     assert got == expected, _first_difference(got, expected)
     with open(ordered_dir / "o.img", "rb") as f:
-        names = [p for p, _ in RomfsReader(f).walk()]
+        names = [e.path for e in read_romfs(f).walk()]
     assert "etc/deep" not in names and "var/hosts.hardlink" not in names
     assert "etc/hosts" in names
 
@@ -99,11 +97,11 @@ def test_reader_reads_genromfs_image_of_an_unordered_tree(tmp_path: Path) -> Non
     image = tmp_path / "g.img"
     genromfs(src, image, "-V", "host order")
     with open(image, "rb") as f:
-        reader = RomfsReader(f)
+        reader = read_romfs(f)
         assert reader.volume == "host order"
-        assert reader.verify() == []
-        files = {p: reader.read(e) for p, e in reader.walk() if e.type_name == "file"}
-        links = {p: reader.read(e) for p, e in reader.walk() if e.type_name == "symlink"}
+        assert reader.problems() == []
+        files = {e.path: reader.read(e) for e in reader.walk() if e.kind == "file"}
+        links = {e.path: reader.read(e) for e in reader.walk() if e.kind == "symlink"}
     assert files == {"zeta": b"zeta" * 100, "alpha": b"alpha" * 100, "mid": b"mid" * 100,
                      "d/inner": b"inner\n"}
     assert links == {"d/ln": b"../alpha"}

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from dfsbuild.errors import CapacityError, FormatError
-from dfsbuild.formats.romfs import plan_romfs
-from dfsbuild.formats.romfs_read import RomfsReader
-from dfsbuild.fstree import FsNode, TreeBuilder
-from dfsbuild.image import write_romfs_file
+from dfsbuild.images.romfs.write import plan_romfs
+from dfsbuild.trees.fstree import FsNode, TreeBuilder
+from tests.conftest import read_romfs, write_romfs
 
 # genromfs -V demo of run.sh (0755, "#!/bin/sh\necho hi\n"), link -> run.sh, sub/ in the host
 # order run.sh, link, sub (formats.md §1.5, transcribed from its hex dump).
@@ -52,11 +51,11 @@ EMPTY_V = bytes.fromhex(
 
 
 def test_reader_on_the_documented_demo_image() -> None:
-    reader = RomfsReader(io.BytesIO(DEMO))
+    reader = read_romfs(io.BytesIO(DEMO))
     assert reader.volume == "demo"
     assert reader.full_size == 0x130
-    assert reader.verify() == []
-    listing = [(p, e.type_name, e.mode, e.offset) for p, e in reader.walk()]
+    assert reader.problems() == []
+    listing = [(e.path, e.kind, e.mode, e.ident) for e in reader.walk()]
     assert listing == [
         ("run.sh", "file", 0o755, 0x60),
         ("link", "symlink", 0o777, 0xA0),
@@ -69,21 +68,21 @@ def test_reader_on_the_documented_demo_image() -> None:
 
 def test_writer_on_a_hand_computed_empty_image(tmp_path: Path) -> None:
     out = tmp_path / "e.img"
-    write_romfs_file(str(out), TreeBuilder().finish(), "v", 16, ("t", ""))
+    write_romfs(str(out), TreeBuilder().finish(), "v", 16, ("t", ""))
     assert out.read_bytes() == EMPTY_V
 
 
 def test_reader_reports_a_bad_header_checksum_with_its_offset() -> None:
     bad = bytearray(DEMO)
     bad[0x6F] ^= 1  # run.sh header checksum; it lies in the superblock's span too
-    problems = RomfsReader(io.BytesIO(bytes(bad))).verify()
+    problems = read_romfs(io.BytesIO(bytes(bad))).problems()
     assert [(p.offset, "run.sh" in p.message) for p in problems] == [(12, False), (0x6C, True)]
 
 
 def test_reader_reports_a_bad_superblock_checksum() -> None:
     bad = bytearray(DEMO)
     bad[0x85] ^= 0x20  # file data inside the first 512 bytes is covered too
-    problems = RomfsReader(io.BytesIO(bytes(bad))).verify()
+    problems = read_romfs(io.BytesIO(bytes(bad))).problems()
     assert [p.offset for p in problems] == [12]
 
 
@@ -124,5 +123,5 @@ def test_images_over_4_gib_are_refused() -> None:
 @pytest.mark.parametrize("cut", [0, 8, 15, 40, 0x6A, 0x12F])
 def test_truncated_images_raise_format_error(cut: int) -> None:
     with pytest.raises(FormatError):
-        reader = RomfsReader(io.BytesIO(DEMO[:cut]))
+        reader = read_romfs(io.BytesIO(DEMO[:cut]))
         list(reader.walk())

@@ -1,14 +1,5 @@
-"""Layouts: TOML files that declare images and disks."""
+"""Layouts: TOML files → the frozen model (load.py), checked across keys (validate.py).
 
-from dfsbuild.layout.load import load_layout, load_layouts
-from dfsbuild.layout.model import DeviceSpec, DiskSpec, FileSpec, ImageSpec, Layout
-
-__all__ = [
-    "DeviceSpec",
-    "DiskSpec",
-    "FileSpec",
-    "ImageSpec",
-    "Layout",
-    "load_layout",
-    "load_layouts",
-]
+The settings of each image type and table kind come from their registries; nothing here
+names a type.
+"""

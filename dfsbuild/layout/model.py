@@ -1,12 +1,15 @@
-"""The typed, frozen model a layout file is loaded into."""
+"""The typed, frozen model a layout file is loaded into.
+
+The fields every image, disk and partition has are here; what only one image type or table
+kind has lives in that type's options record (``options``), built from its Setting table.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-IMAGE_TYPES = ("romfs", "raw")
 DEVICE_KINDS = ("char", "block", "fifo", "socket")
-TABLE_KINDS = ("none", "mbr", "gpt", "embr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,33 +36,29 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Contents:
+    """What a filesystem image holds: a host tree, single files, declared special files."""
+
+    tree: str | None = None          # host directory (absolute)
+    exclude: tuple[str, ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    devices: tuple[DeviceSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
     """``[image.NAME]``: one image, also an output of its own."""
 
     name: str
-    type: str                  # romfs | raw
+    type: str                  # a key of images.IMAGE_TYPES
     key: str                   # "image.NAME"
     output: str                # relative to the layout's build directory
-    volume: str = ""           # romfs volume name
-    align_bytes: int = 16      # romfs: alignment of regular file data
-    tree: str | None = None    # host directory (absolute)
-    exclude: tuple[str, ...] = ()
-    files: tuple[FileSpec, ...] = ()
-    devices: tuple[DeviceSpec, ...] = ()
-    file: str | None = None    # raw: the host file taken as is
+    options: Any               # the type's frozen options record
+    contents: Contents = field(default_factory=Contents)
 
     def nested(self) -> tuple[str, ...]:
         """Names of the images this one contains, in layout order."""
-        return tuple(f.image for f in self.files if f.image is not None)
-
-    def options(self) -> dict[str, object]:
-        """The settings that shape the output bytes (host paths excluded: contents count)."""
-        return {
-            "type": self.type,
-            "volume": self.volume,
-            "align": self.align_bytes,
-            "exclude": list(self.exclude),
-        }
+        return tuple(f.image for f in self.contents.files if f.image is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,59 +66,28 @@ class PartitionSpec:
     """``[[disk.partition]]``: one partition, filled by an image or left empty."""
 
     index: int
-    key: str                       # "disk.partition[N]"
+    key: str                        # "disk.partition[N]"
     name: str
     image: str | None = None
     start_bytes: int | None = None  # None: after the previous partition, aligned
     size_bytes: int | None = None   # None: fit the image
     rest: bool = False              # size = "rest": up to the end of the disk
-    type: int | str | None = None   # MBR type byte or GPT type GUID (resolved)
-    bootable: bool = False
-    logical: bool = False           # MBR: inside the extended partition
-    uuid: str | None = None         # GPT unique partition GUID
-    attributes: int = 0             # GPT attribute bits
-    hidden: bool = False            # eMBR flag bit 1
-    os_signature: int = 0           # eMBR
-    hybrid: bool = False            # GPT: also listed in a hybrid MBR
-    mbr_type: int | None = None     # GPT hybrid: the MBR type byte
+    options: Any = None             # the table kind's partition options record
+
+    @property
+    def label(self) -> str:
+        """How messages name it: ``disk.partition[2] (rootfs)``."""
+        return f"{self.key} ({self.name})"
 
 
 @dataclass(frozen=True, slots=True)
 class DiskSpec:
     """``[disk]``."""
 
-    table: str
+    table: str                       # a key of tables.TABLE_KINDS
     output: str
-    image: str | None = None         # table = "none": the one image that is the disk
-    size_bytes: int | None = None    # None: "auto", the smallest disk that fits
-    sector_size: int = 512
-    align_bytes: int = 1 << 20
-    seed: str = ""
-    disk_id: int | None = None       # MBR disk signature
-    guid: str | None = None          # GPT disk GUID
-    lba48: bool = False              # MBR: 48-bit entries for partitions past 2^32 sectors
-    boot_code: str | None = None     # eMBR: host file for the sectors from LBA 1
-    boot_delay: int = 10             # eMBR seconds
-    legacy_boot: bool = True         # eMBR: keep within the 64 KiB legacy limit
-    spare_entries: int = 4           # eMBR: unused entries after the partitions
+    options: Any                     # the table kind's frozen options record
     partitions: tuple[PartitionSpec, ...] = ()
-
-    def options(self) -> dict[str, object]:
-        """Everything but host paths; those count through their contents."""
-        return {
-            "table": self.table, "size": self.size_bytes, "sector-size": self.sector_size,
-            "align": self.align_bytes, "seed": self.seed, "disk-id": self.disk_id,
-            "guid": self.guid, "lba48": self.lba48, "boot-delay": self.boot_delay,
-            "legacy-boot": self.legacy_boot, "spare-entries": self.spare_entries,
-            "partitions": [
-                {"name": p.name, "image": p.image, "start": p.start_bytes,
-                 "size": p.size_bytes, "rest": p.rest, "type": p.type,
-                 "bootable": p.bootable, "logical": p.logical, "uuid": p.uuid,
-                 "attributes": p.attributes, "hidden": p.hidden,
-                 "os-signature": p.os_signature, "hybrid": p.hybrid, "mbr-type": p.mbr_type}
-                for p in self.partitions
-            ],
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from dfsbuild.errors import LayoutError
@@ -80,11 +80,16 @@ class Table:
             assert sub is not None
             yield name, sub
 
-    def done(self) -> None:
+    def done(self, elsewhere: Mapping[str, str] | None = None) -> None:
+        """Refuse keys nobody read; ``elsewhere`` says where a key of another type applies."""
         unknown = [k for k in self.data if k not in self._seen]
-        if unknown:
-            allowed = ", ".join(sorted(self._seen))
-            raise self.error(unknown[0], "unknown key", hint=f"known keys here: {allowed}")
+        if not unknown:
+            return
+        key = unknown[0]
+        if elsewhere and key in elsewhere:
+            raise self.error(key, f"applies to {elsewhere[key]}")
+        allowed = ", ".join(sorted(self._seen))
+        raise self.error(key, "unknown key", hint=f"known keys here: {allowed}")
 
 
 def _kind_name(kind: type) -> str:

@@ -1,0 +1,118 @@
+"""Commands that make images: mkfs, build, check, plan. Imports are lazy: ``--help`` and the
+commands that do not build stay quick."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
+
+
+def cmd_mkfs(args: argparse.Namespace) -> int:
+    from dfsbuild.fileio.atomic import atomic_output, check_output_path
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.images import IMAGE_TYPES
+    from dfsbuild.images.base import ImageJob
+    from dfsbuild.layout.model import Contents, ImageSpec
+    from dfsbuild.trees.digest import DigestCache
+    from dfsbuild.trees.fstree import TreeBuilder
+    from dfsbuild.trees.walk import describe_file, scan_tree
+
+    t = IMAGE_TYPES[args.fstype]
+    check_output_path(args.output)
+    cache = DigestCache(None, hashing=False)
+    builder = TreeBuilder()
+    builder.add_scan(scan_tree(args.src, tuple(args.exclude), cache))
+    root = builder.finish()
+    volume = args.volume if args.volume is not None else os.path.basename(
+        os.path.abspath(args.src))
+    options = t.options(volume=volume, align=args.align)
+    spec = ImageSpec(volume, t.name, f"mkfs {t.name}", args.output, options,
+                     Contents(args.src, tuple(args.exclude)))
+    planned = t.plan(ImageJob(spec, args.src, root, lambda p: describe_file(p, cache)))
+    with atomic_output(args.output) as fd:
+        sink = Sink(fd, 0, planned.size_bytes)
+        t.write(planned, sink)
+        sink.close()
+    return EXIT_OK
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from dfsbuild.engine.settings import Settings
+
+    return Settings.from_env(args.build_dir, args.cache_dir, getattr(args, "explain", False),
+                             getattr(args, "json", False))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from dfsbuild.engine.project import plan_project
+    from dfsbuild.engine.tasks import run_doit
+
+    settings = _settings(args)
+    plans = plan_project(args.layouts, settings)
+    status = run_doit(plans, settings, args.jobs)
+    return EXIT_OK if status == 0 else EXIT_FAIL
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dfsbuild.engine.project import plan_project
+
+    # Planning finds what loading cannot: overlaps, capacity, sizes of nested images.
+    for lp in plan_project(args.layouts, _settings(args)):
+        layout = lp.layout
+        kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
+        disk = ""
+        if lp.disk is not None and lp.disk.disk.partitions:
+            disk = f"; {lp.disk.table} disk with {len(lp.disk.disk.partitions)} partitions"
+        print(f"{layout.path}: ok: {kinds}{disk}")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from dfsbuild.engine.project import plan_project
+
+    plans = plan_project(args.layouts, _settings(args))
+    data = [p.to_json() for p in plans]
+    if args.json:
+        print_json(data if len(data) > 1 else data[0])
+        return EXIT_OK
+    for p in data:
+        print(f"layout {p['name']} ({p['layout']}) -> {p['build_dir']}")
+        images = p["images"]
+        assert isinstance(images, list)
+        for img in images:
+            contains = f", contains {', '.join(img['contains'])}" if img["contains"] else ""
+            print(f"  image {img['name']}: {img['type']}, {img['size_bytes']} bytes, "
+                  f"{img['files']} files{contains}")
+            options = ", ".join(f"{k} {v!r}" for k, v in img["options"].items())
+            if options:
+                print(f"    options {options}")
+            print(f"    output {img['output']}")
+            print(f"    key    {img['key']}")
+        disk = p["disk"]
+        if isinstance(disk, dict):
+            _print_disk_plan(disk)
+    return EXIT_OK
+
+
+def _print_disk_plan(disk: dict[str, Any]) -> None:
+    if "image" in disk:
+        print(f"  disk: table {disk['table']}, image {disk['image']} -> {disk['output']}")
+        print(f"    key    {disk['key']}")
+        return
+    print(f"  disk: table {disk['table']}, {disk['total_sectors']} sectors of "
+          f"{disk['sector_size']} bytes -> {disk['output']}")
+    print(f"    usable sectors {disk['first_usable_lba']}..{disk['last_usable_lba']}")
+    for key in ("disk_id", "guid"):
+        if key in disk:
+            print(f"    {key.replace('_', '-')} {disk[key]}")
+    if "extended" in disk:
+        e = disk["extended"]
+        print(f"    #{e['number']:<3} {e['start_lba']:>12}..{e['last_lba']:<12} extended")
+    for part in disk["partitions"]:
+        what = f"image {part['image']}" if part["image"] else "empty"
+        print(f"    #{part['number']:<3} {part['start_lba']:>12}..{part['last_lba']:<12} "
+              f"{part['name']} ({what}): {part['reason']}")
+    print(f"    key    {disk['key']}")

@@ -1,0 +1,161 @@
+"""Command line: the parser and ``main``, the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from dfsbuild import __version__
+from dfsbuild.cli.build import cmd_build, cmd_check, cmd_mkfs, cmd_plan
+from dfsbuild.cli.output import EXIT_FAIL
+from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
+from dfsbuild.errors import DfsbuildError, FormatError
+from dfsbuild.units import SizeError, is_power_of_two, parse_size
+
+# -- parser --------------------------------------------------------------------------------------
+
+def _align(value: str) -> int:
+    try:
+        n = parse_size(value)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if n < 16 or not is_power_of_two(n):
+        raise argparse.ArgumentTypeError(f"{value}: must be a power of two of at least 16")
+    return n
+
+
+def _jobs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("at least 1 job")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dfsbuild",
+        description="Build disk images from declarative TOML layouts, incrementally and "
+                    "reproducibly.",
+    )
+    p.add_argument("--version", action="version", version=f"dfsbuild {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
+            description: str | None = None) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=description or help_)
+        sp.set_defaults(func=func)
+        return sp
+
+    def build_dirs(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--build-dir", metavar="DIR",
+                        help="where outputs go (default: $DFSBUILD_BUILD_DIR or ./build)")
+        sp.add_argument("--cache-dir", metavar="DIR",
+                        help="content-addressed output cache (default: $DFSBUILD_CACHE_DIR "
+                             "or BUILD_DIR/.cache)")
+
+    mkfs = add("mkfs", cmd_mkfs, "make one filesystem image from a directory",
+               "Make one filesystem image from a directory, like genromfs.")
+    mkfs_sub = mkfs.add_subparsers(dest="fstype", metavar="TYPE", required=True)
+    romfs = mkfs_sub.add_parser("romfs", help="a romfs image (like genromfs)",
+                                description="Write a romfs image of SRC_DIR. Entries are "
+                                "sorted by name, so the output does not depend on the host "
+                                "filesystem.")
+    romfs.set_defaults(func=cmd_mkfs)
+    romfs.add_argument("src", metavar="SRC_DIR")
+    romfs.add_argument("-o", "--output", required=True, metavar="OUT", help="image file to write")
+    romfs.add_argument("-V", "--volume", metavar="NAME",
+                       help="volume name (default: the base name of SRC_DIR)")
+    romfs.add_argument("-a", "--align", type=_align, default=16, metavar="ALIGN",
+                       help="align regular file data to ALIGN bytes (power of two, >= 16)")
+    romfs.add_argument("-x", "--exclude", action="append", default=[], metavar="PATTERN",
+                       help="leave out matching entries (genromfs -x rules); repeatable")
+
+    b = add("build", cmd_build, "build layouts (only what changed)",
+            "Build every output of the layouts (default: every *.toml in layouts/). Outputs "
+            "whose inputs did not change are left alone; outputs in the cache are restored.")
+    b.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/)")
+    build_dirs(b)
+    b.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                   help="build N outputs in parallel")
+    b.add_argument("--explain", action="store_true",
+                   help="say which input made each output be built (also $DFSBUILD_EXPLAIN=1)")
+    b.add_argument("--json", action="store_true",
+                   help="print the outcome of every output as JSON instead of lines")
+
+    c = add("check", cmd_check, "validate layouts without building (every rule, partition "
+            "placement included)")
+    c.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/)")
+    build_dirs(c)
+
+    pl = add("plan", cmd_plan, "show what a build would produce, and each output's key")
+    pl.add_argument("layouts", nargs="+", metavar="LAYOUT")
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+    build_dirs(pl)
+
+    target_help = "an image file, or DISK:PART (a partition by number or name)"
+
+    def sector_size(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--sector-size", type=int, choices=(512, 4096), metavar="BYTES",
+                        help="the disk's sector size, where its bytes do not tell (an MBR); "
+                        "default: found from GPT and eMBR signatures, else 512")
+
+    i = add("inspect", cmd_inspect, "describe an image: a disk's partition table (as sfdisk "
+            "--dump / --json shows it), or a filesystem's structure, checksums and entries")
+    i.add_argument("image", metavar="IMAGE", help=target_help)
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(i)
+
+    ls = add("ls", cmd_ls, "list a directory of a filesystem image, or a disk's partitions "
+             "with the filesystem found in each")
+    ls.add_argument("image", metavar="IMAGE", help=target_help)
+    ls.add_argument("path", nargs="?", default="/", metavar="PATH")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(ls)
+
+    cat = add("cat", cmd_cat, "write one file of an image to standard output")
+    cat.add_argument("image", metavar="IMAGE", help=target_help)
+    cat.add_argument("path", metavar="PATH")
+    sector_size(cat)
+
+    ex = add("extract", cmd_extract, "extract a filesystem image into a directory",
+             "Extract every file of IMAGE under DEST. Names that would leave DEST are refused, "
+             "links are never followed, existing files are never overwritten.")
+    ex.add_argument("image", metavar="IMAGE", help=target_help)
+    ex.add_argument("dest", metavar="DEST")
+    sector_size(ex)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except FormatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except DfsbuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as other tools do.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAIL
+    except RecursionError:
+        print("error: the input is nested too deeply", file=sys.stderr)
+        return EXIT_FAIL

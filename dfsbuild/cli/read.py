@@ -1,0 +1,110 @@
+"""Commands that read images: inspect, ls, cat, extract. Written once, against the FsReader
+contract and the table readers: they name no format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
+from dfsbuild.errors import InputError
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem, table_kind
+    from dfsbuild.inspect.render import fs_report, fs_text, table_json, table_text
+    from dfsbuild.inspect.target import open_target
+
+    target = open_target(args.image, args.sector_size)
+    try:
+        kind = table_kind(target.src) if target.partition is None else None
+        if kind is not None:
+            table = kind.read(target.src, args.sector_size)
+            if args.json:
+                print_json(table_json(table, args.image))
+            else:
+                print(table_text(table, args.image))
+            return EXIT_FAIL if table.problems else EXIT_OK
+        reader = open_filesystem(target.src, target.name, target.partition is not None)
+        report = fs_report(reader)
+    finally:
+        target.close()
+    if args.json:
+        print_json(report)
+    else:
+        print(fs_text(report))
+    return EXIT_OK if report["ok"] else EXIT_FAIL
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem, table_kind
+    from dfsbuild.inspect.render import entry_json, ls_text, partition_rows, printable
+    from dfsbuild.inspect.target import open_target
+
+    target = open_target(args.image, args.sector_size)
+    try:
+        kind = table_kind(target.src) if target.partition is None else None
+        if kind is not None:
+            table = kind.read(target.src, args.sector_size)
+            rows = partition_rows(table, target.src)
+            if args.json:
+                print_json(rows)
+                return EXIT_OK
+            for r in rows:
+                fs = r["filesystem"] or "-"
+                volume = f" {printable(str(r['volume']))!r}" if "volume" in r else ""
+                print(f"{r['number']:>3}  {r['start']:>12} {r['size']:>12}  {r['type']:<8} "
+                      f"{fs}{volume}  {printable(str(r['name']))}")
+            return EXIT_OK
+        reader = open_filesystem(target.src, target.name, target.partition is not None)
+        try:
+            rows = [entry_json(e) for e in reader.listing(args.path)]
+        except FileNotFoundError:
+            raise InputError(f"{target.name}: no {args.path!r} in the image") from None
+    finally:
+        target.close()
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    for r in rows:
+        print(ls_text(r))
+    return EXIT_OK
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.target import open_target
+
+    target = open_target(args.image, args.sector_size)
+    try:
+        reader = open_filesystem(target.src, target.name, target.partition is not None)
+        try:
+            entry = reader.resolve(reader.lookup(args.path))
+        except FileNotFoundError:
+            raise InputError(f"{target.name}: no {args.path!r} in the image") from None
+        if entry.kind != "file":
+            raise InputError(f"{target.name}: {args.path!r} is a {entry.kind}, not a file")
+        out = sys.stdout.buffer
+        for chunk in reader.data(entry):
+            out.write(chunk)
+        out.flush()
+    finally:
+        target.close()
+    return EXIT_OK
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.extract import extract
+    from dfsbuild.inspect.target import open_target
+
+    target = open_target(args.image, args.sector_size)
+    try:
+        reader = open_filesystem(target.src, target.name, target.partition is not None)
+        report = extract(reader, args.dest)
+    finally:
+        target.close()
+    print(f"extracted {report.created} objects into {args.dest}")
+    for item in report.skipped:
+        print(f"skipped {item}: creating it needs privileges", file=sys.stderr)
+    return EXIT_OK

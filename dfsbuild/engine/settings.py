@@ -1,0 +1,55 @@
+"""Where a build puts things and how it reports, from arguments and ``DFSBUILD_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dfsbuild.engine.cache import OutputCache
+from dfsbuild.engine.state import StateStore
+from dfsbuild.errors import DfsbuildError
+
+DEFAULT_LAYOUT_DIR = "layouts"
+DEFAULT_BUILD_DIR = "build"
+CACHE_ENV = "DFSBUILD_CACHE_DIR"
+BUILD_ENV = "DFSBUILD_BUILD_DIR"
+EXPLAIN_ENV = "DFSBUILD_EXPLAIN"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """A boolean variable: 1/true/yes/on or 0/false/no/off (any case); anything else is an
+    error rather than a guess."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise DfsbuildError(f"{name}={os.environ.get(name)!r} is not a boolean (use 1 or 0, true "
+                        "or false, yes or no)")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    build_dir: str
+    cache_dir: str
+    explain: bool = False
+    json: bool = False
+
+    @classmethod
+    def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
+                 explain: bool = False, json: bool = False) -> Settings:
+        build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
+        cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
+        explain = explain or env_flag(EXPLAIN_ENV)
+        return cls(os.path.abspath(build), os.path.abspath(cache), explain, json)
+
+    @property
+    def state(self) -> StateStore:
+        return StateStore(Path(self.build_dir) / ".dfsbuild" / "state")
+
+    @property
+    def cache(self) -> OutputCache:
+        return OutputCache(Path(self.cache_dir))

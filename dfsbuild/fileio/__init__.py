@@ -1,0 +1,1 @@
+"""Bounded file I/O: Sink (writes), ByteSource (reads), the copy loop, atomic replacement."""

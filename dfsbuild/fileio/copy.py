@@ -1,0 +1,98 @@
+"""The one copy loop: file contents kernel-to-kernel with ``os.copy_file_range`` (read/write
+where the kernel refuses), keeping the source's holes where asked."""
+
+from __future__ import annotations
+
+import os
+
+from dfsbuild.errors import InputError, InternalError
+
+BUFFER = 1 << 20
+
+
+def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str) -> None:
+    """Copy ``size_bytes`` from offset 0 of ``src`` to ``dst_offset`` of ``dst``."""
+    done = 0
+    use_cfr = hasattr(os, "copy_file_range")
+    while done < size_bytes:
+        want = min(size_bytes - done, 1 << 30)
+        n = 0
+        if use_cfr:
+            try:
+                n = os.copy_file_range(src, dst, want, done, dst_offset + done)
+            except OSError:
+                use_cfr = False
+                continue
+        else:
+            data = os.pread(src, min(want, BUFFER), done)
+            n = len(data)
+            if n:
+                os.pwrite(dst, data, dst_offset + done)
+        if n == 0:
+            raise InputError(f"{name}: changed during the build (expected {size_bytes} "
+                             f"bytes, found {done})")
+        done += n
+    if os.pread(src, 1, size_bytes):
+        raise InputError(f"{name}: changed during the build (longer than {size_bytes} bytes)")
+
+
+def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
+                     expected: int | None = None) -> int:
+    """Copy a whole file into ``dst_fd`` at ``dst_offset``, keeping its holes (at offset 0
+    the destination is truncated to the file's size). Returns the size; when it is not
+    ``expected``, nothing is copied."""
+    src = os.open(src_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(src).st_size
+        if expected is not None and size != expected:
+            return size
+        if dst_offset == 0:
+            os.ftruncate(dst_fd, size)
+        pos = 0
+        while pos < size:
+            try:
+                data_start = os.lseek(src, pos, os.SEEK_DATA)
+            except OSError:
+                break  # only a hole is left
+            try:
+                hole_start = os.lseek(src, data_start, os.SEEK_HOLE)
+            except OSError:
+                hole_start = size
+            _copy_span(src, dst_fd, data_start, hole_start - data_start, dst_offset)
+            pos = hole_start
+        return size
+    finally:
+        os.close(src)
+
+
+def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None:
+    done = 0
+    while done < length:
+        want = min(length - done, 1 << 30)
+        try:
+            n = os.copy_file_range(src, dst, want, offset + done, shift + offset + done)
+        except (OSError, AttributeError):
+            data = os.pread(src, min(want, BUFFER), offset + done)
+            n = len(data)
+            os.pwrite(dst, data, shift + offset + done)
+        if n == 0:
+            raise InternalError("source file shrank while being copied")
+        done += n
+
+
+def link_or_copy(source: str, dest: str) -> None:
+    """Make ``dest`` (which must not exist) hold ``source``'s bytes: a hard link where the
+    filesystem allows, else a sparse copy."""
+    try:
+        os.link(source, dest)
+        return
+    except OSError:
+        pass
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        copy_file_sparse(source, fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(dest)
+        raise
+    os.close(fd)

@@ -1,0 +1,110 @@
+"""Streaming writes into a bounded region of an output file.
+
+Small pieces are gathered in a bounded buffer; large file contents go kernel-to-kernel through
+the copy loop (copy.py); long zero runs become holes. Nothing here holds a whole image in
+memory, and nothing is written outside ``[base, base + limit)``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dfsbuild.errors import InputError, InternalError
+from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range
+
+SMALL_FILE = 64 << 10
+HOLE_MIN = 64 << 10
+
+
+class Sink:
+    """Writes sequentially into ``fd`` over ``[base, base + limit)``."""
+
+    def __init__(self, fd: int, base: int = 0, limit: int | None = None) -> None:
+        self.fd = fd
+        self.base = base
+        self.limit = limit
+        self.pos = 0                 # bytes written so far, relative to base
+        self._buf = bytearray()
+        self._buf_start = 0
+
+    def _check(self, n: int) -> None:
+        if self.limit is not None and self.pos + n > self.limit:
+            raise InternalError(
+                f"write of {n} bytes at {self.pos} passes the region end {self.limit}"
+            )
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._check(len(data))
+        if not self._buf:
+            self._buf_start = self.pos
+        self._buf += data
+        self.pos += len(data)
+        if len(self._buf) >= BUFFER:
+            self.flush()
+
+    def zeros(self, n: int) -> None:
+        """``n`` zero bytes: a hole when long, else written."""
+        if n <= 0:
+            return
+        if n < HOLE_MIN:
+            self.write(bytes(n))
+            return
+        self._check(n)
+        self.flush()
+        self.pos += n
+
+    def flush(self) -> None:
+        if self._buf:
+            os.pwrite(self.fd, self._buf, self.base + self._buf_start)
+            self._buf.clear()
+
+    def copy(self, source: str, size_bytes: int) -> None:
+        """Append exactly ``size_bytes`` taken from the start of the file ``source``."""
+        self._check(size_bytes)
+        try:
+            src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InputError(f"{source}: cannot open: {exc.strerror}") from None
+        try:
+            if size_bytes <= SMALL_FILE:
+                data = os.read(src, size_bytes + 1) if size_bytes else os.read(src, 1)
+                if len(data) != size_bytes:
+                    raise InputError(f"{source}: changed during the build (expected "
+                                     f"{size_bytes} bytes, found {len(data)}+)")
+                self.write(data)
+                return
+            self.flush()
+            copy_range(src, self.fd, size_bytes, self.base + self.pos, source)
+            self.pos += size_bytes
+        finally:
+            os.close(src)
+
+    def copy_sparse(self, source: str, size_bytes: int) -> None:
+        """Append the whole file ``source`` (which must hold ``size_bytes``), keeping holes."""
+        self._check(size_bytes)
+        self.flush()
+        try:
+            found = copy_file_sparse(source, self.fd, self.base + self.pos, size_bytes)
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+        if found != size_bytes:
+            raise InputError(f"{source}: changed during the build (expected {size_bytes} "
+                             f"bytes, found {found})")
+        self.pos += size_bytes
+
+    def pread(self, offset: int, n: int) -> bytes:
+        self.flush()
+        return os.pread(self.fd, n, self.base + offset)
+
+    def patch(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > self.pos:
+            raise InternalError("patch beyond what was written")
+        self.flush()
+        os.pwrite(self.fd, data, self.base + offset)
+
+    def close(self) -> None:
+        """Flush, and make sure the file reaches the region's written end (trailing holes)."""
+        self.flush()
+        end = self.base + self.pos
+        if os.fstat(self.fd).st_size < end:
+            os.ftruncate(self.fd, end)

@@ -1,0 +1,16 @@
+"""Image types: one registry, one package (or module) per type.
+
+Adding a type is one package under ``images/`` (records, write, read, handler) and one line
+here. The order is the order in which ``inspect`` probes an unknown image.
+"""
+
+from __future__ import annotations
+
+from dfsbuild.images import raw
+from dfsbuild.images.base import ImageType
+from dfsbuild.images.romfs import handler as romfs
+
+IMAGE_TYPES: dict[str, ImageType] = {
+    "romfs": romfs.TYPE,
+    "raw": raw.TYPE,
+}

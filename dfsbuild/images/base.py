@@ -1,0 +1,187 @@
+"""What an image type is: its settings, its planning step, its writer, and (for filesystems)
+its probe and reader. The engine, ``inspect`` and the CLI only speak through these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from dfsbuild.errors import FormatError
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.layout.model import ImageSpec
+from dfsbuild.layout.settings import Context, Setting, build_options, read_settings
+from dfsbuild.layout.table import Table
+from dfsbuild.trees.fstree import FsNode
+from dfsbuild.trees.walk import TreeEntry
+
+# Which content keys a type takes: a host tree, single files, exclude patterns, special files.
+TREE, FILES, EXCLUDE, DEVICES = "tree", "files", "exclude", "devices"
+
+MAX_WALK = 1 << 22      # entries a reader walks before calling the image hostile
+
+
+@dataclass(slots=True)
+class ImageJob:
+    """Everything an image type needs to plan one image; no host access beyond ``describe``."""
+
+    spec: ImageSpec
+    file: str                         # the layout file, for messages
+    root: FsNode | None               # tree types: the assembled tree, nested sizes resolved
+    describe: Callable[[str], TreeEntry]  # a host file named by the layout -> size, digest
+
+    @property
+    def where(self) -> tuple[str, str]:
+        return self.file, self.spec.key
+
+
+@dataclass(slots=True)
+class PlannedImage:
+    """An image with every offset and its size decided, ready for ``write``."""
+
+    data: Any                          # the type's own plan, opaque to everyone else
+    size_bytes: int
+    manifest: list[list[object]]       # what shapes the bytes (enters the cache key)
+    files: int = 0
+    facts: dict[str, object] = field(default_factory=dict)   # shown by ``plan``
+
+
+class ImageType:
+    """Base of every image type: override what the type has."""
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+    revision: ClassVar[int]            # bump when the bytes change for the same inputs
+    settings: ClassVar[tuple[Setting, ...]]
+    options: ClassVar[type]
+    contents: ClassVar[frozenset[str]] = frozenset()
+
+    def load(self, table: Table, ctx: Context) -> Any:
+        """The options record for one ``[image.NAME]`` table; LayoutError on bad values."""
+        return build_options(self.options, self.settings, read_settings(table, self.settings,
+                                                                        ctx))
+
+    def host_files(self, options: Any) -> tuple[tuple[str, str], ...]:
+        """(key, host path) of the single host files the options name, checked at load."""
+        return ()
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        raise NotImplementedError
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        raise NotImplementedError
+
+    def probe(self, head: bytes) -> bool:
+        """True if ``head`` (the first 4 KiB or less) starts an image of this type."""
+        return False
+
+    def reader(self, src: ByteSource) -> FsReader:
+        raise FormatError(self.name, 0, "no reader for this type")
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    offset: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class FsEntry:
+    """One object of a filesystem image, as every reader presents it."""
+
+    path: str                  # "/"-separated from the root, no leading slash; "" for the root
+    name: str
+    kind: str                  # dir | file | symlink | char | block | fifo | socket | hardlink
+    mode: int
+    size_bytes: int = 0
+    ident: int = 0             # identifies the object within the image (a header offset, …)
+    link_ident: int | None = None  # hard links: ident of the object holding the data
+    target: str = ""           # symlinks: the link text
+    major: int = 0
+    minor: int = 0
+    extra: tuple[tuple[str, object], ...] = ()   # format details for inspect (offsets, …)
+
+
+class FsReader:
+    """The one reader contract: ``ls``, ``cat``, ``extract`` and ``inspect`` use only this."""
+
+    format: ClassVar[str]
+
+    def root(self) -> FsEntry:
+        raise NotImplementedError
+
+    def children(self, directory: FsEntry) -> list[FsEntry]:
+        """Entries of a directory in stored order, without "." and ".."."""
+        raise NotImplementedError
+
+    def resolve(self, entry: FsEntry) -> FsEntry:
+        """The entry holding the object a hard link names (the entry itself otherwise)."""
+        return entry
+
+    def data(self, entry: FsEntry) -> Iterator[bytes]:
+        """Contents of a regular file (or a symlink's target bytes), in bounded chunks."""
+        raise NotImplementedError
+
+    def problems(self) -> list[Problem]:
+        return []
+
+    def summary(self) -> dict[str, object]:
+        """Format facts for ``inspect`` (volume name, sizes, checksums, …)."""
+        return {}
+
+    # -- written once, for every format ---------------------------------------------------------
+    def walk(self) -> Iterator[FsEntry]:
+        """Every entry below the root, pre-order, without recursion; a directory that
+        contains itself is a FormatError."""
+        visited: set[int] = set()
+        stack: list[Iterator[FsEntry]] = [iter(self._dir_children(self.root(), visited))]
+        count = 0
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            count += 1
+            if count > MAX_WALK:
+                raise FormatError(self.format, None, f"more than {MAX_WALK} entries")
+            yield entry
+            if entry.kind == "dir":
+                stack.append(iter(self._dir_children(entry, visited)))
+
+    def _dir_children(self, directory: FsEntry, visited: set[int]) -> list[FsEntry]:
+        target = self.resolve(directory)
+        if target.ident in visited:
+            raise FormatError(self.format, target.ident, f"directory {directory.path or '/'!r}"
+                              " contains itself")
+        visited.add(target.ident)
+        if target.path != directory.path:  # reached through a hard link: keep the link's path
+            target = replace(target, path=directory.path, name=directory.name)
+        return self.children(target)
+
+    def lookup(self, path: str) -> FsEntry:
+        """The entry at ``path``; FileNotFoundError if there is none."""
+        node = self.root()
+        for part in [p for p in path.split("/") if p]:
+            directory = self.resolve(node)
+            if directory.kind != "dir":
+                raise FileNotFoundError(path)
+            for e in self.children(directory):
+                if e.name == part:
+                    node = e
+                    break
+            else:
+                raise FileNotFoundError(path)
+        return node
+
+    def listing(self, path: str) -> list[FsEntry]:
+        """Entries directly under ``path``, or the entry itself when it is not a directory."""
+        entry = self.lookup(path)
+        target = self.resolve(entry)
+        if target.kind != "dir":
+            return [entry]
+        if target.path != entry.path:
+            target = replace(target, path=entry.path, name=entry.name)
+        return self.children(target)

@@ -1,0 +1,47 @@
+"""``type = "raw"``: a host file taken as is, byte for byte (holes kept)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.images.base import ImageJob, ImageType, PlannedImage
+from dfsbuild.layout.settings import Setting, p_host_path
+
+
+@dataclass(frozen=True, slots=True)
+class RawOptions:
+    file: str                 # host path (absolute)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPlan:
+    source: str
+    size_bytes: int
+
+
+class RawType(ImageType):
+    name = "raw"
+    help = "a host file taken as is"
+    revision = 1
+    options = RawOptions
+    settings = (
+        Setting("file", p_host_path, None, "the host file the image is (relative to the "
+                "layout)", kind="path", cached=False, required=True),
+    )
+
+    def host_files(self, options: RawOptions) -> tuple[tuple[str, str], ...]:
+        return (("file", options.file),)
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        opts: RawOptions = job.spec.options
+        entry = job.describe(opts.file)
+        return PlannedImage(RawPlan(opts.file, entry.size_bytes), entry.size_bytes,
+                            [["", "file", 0, entry.digest]], 1)
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        plan: RawPlan = planned.data
+        out.copy_sparse(plan.source, plan.size_bytes)
+
+
+TYPE = RawType()

@@ -1,0 +1,1 @@
+"""romfs (Linux fs/romfs; genromfs-compatible): records, writer, reader, handler."""

@@ -1,0 +1,66 @@
+"""``type = "romfs"``: settings, planning and the reader, as the registry sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.images.base import DEVICES, EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
+from dfsbuild.images.romfs.read import RomfsReader
+from dfsbuild.images.romfs.records import MAGIC, MAX_NAME
+from dfsbuild.images.romfs.write import plan_romfs, write_romfs
+from dfsbuild.layout.settings import Context, Setting, p_align16
+from dfsbuild.layout.table import describe
+from dfsbuild.trees.fstree import manifest
+
+
+@dataclass(frozen=True, slots=True)
+class RomfsOptions:
+    volume: str
+    align: int               # data of regular files starts on this boundary (genromfs -a)
+
+
+def _volume(value: object, ctx: Context) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, found {describe(value)}")
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME:
+        raise ValueError(f"{size} bytes; a romfs volume name holds at most {MAX_NAME}")
+    if "\0" in value:
+        raise ValueError("a volume name cannot contain a NUL byte")
+    return value
+
+
+class RomfsType(ImageType):
+    name = "romfs"
+    help = "a romfs image, byte-identical to genromfs for the same tree"
+    revision = 1
+    options = RomfsOptions
+    contents = frozenset({TREE, EXCLUDE, FILES, DEVICES})
+    settings = (
+        Setting("volume", _volume, lambda ctx: ctx.name, "volume name (at most 127 bytes, no "
+                "NUL); default: the image name"),
+        Setting("align", p_align16, 16, "data of regular files starts on this boundary, a "
+                "power of two of at least 16 (genromfs `-a`); default 16", kind="size"),
+    )
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        assert job.root is not None
+        opts: RomfsOptions = job.spec.options
+        plan = plan_romfs(job.root, opts.volume, opts.align, job.where)
+        files = sum(1 for n in job.root.walk() if n.kind == "file")
+        return PlannedImage(plan, plan.image_size, manifest(job.root), files,
+                            {"full_size": plan.full_size})
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        write_romfs(planned.data, out)
+
+    def probe(self, head: bytes) -> bool:
+        return head[:8] == MAGIC
+
+    def reader(self, src: ByteSource) -> RomfsReader:
+        return RomfsReader(src)
+
+
+TYPE = RomfsType()

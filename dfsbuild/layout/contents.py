@@ -1,0 +1,119 @@
+"""The content keys of filesystem images: ``tree``, ``exclude``, ``files`` and ``devices``.
+
+Declared as Settings like any other key, so the README table, the schema and the "applies
+only to" errors cover them; an image type says which of them it takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dfsbuild.errors import LayoutError
+from dfsbuild.layout.model import DEVICE_KINDS, Contents, DeviceSpec, FileSpec
+from dfsbuild.layout.settings import Context, Setting, p_host_path, p_mode
+from dfsbuild.layout.table import Table, describe
+from dfsbuild.trees.patterns import PatternError, check_pattern
+
+MAX_NAME = 255         # no filesystem dfsbuild writes holds a longer name
+
+
+def image_path(value: str) -> str:
+    """A path inside an image: "/"-separated, relative, no empty, "." or ".." components."""
+    parts = value.strip("/").split("/")
+    if "\0" in value:
+        raise ValueError("a path cannot contain a NUL byte")
+    if value.strip("/") == "" or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{value!r} is not a usable path inside an image "
+                         "(no empty, '.' or '..' components)")
+    for p in parts:
+        if len(p.encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise ValueError(f"a name in {value!r} is longer than {MAX_NAME} bytes")
+    return "/".join(parts)
+
+
+def _dest(table: Table, dest: str) -> str:
+    try:
+        return image_path(dest)
+    except ValueError as exc:
+        raise table.error(dest, str(exc)) from None
+
+
+def p_patterns(value: object, ctx: Context) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected an array of patterns, found {describe(value)}")
+    out = []
+    for i, pattern in enumerate(value):
+        if not isinstance(pattern, str):
+            raise LayoutError(ctx.file, f"{ctx.key}[{i}]", "expected a pattern string, found "
+                              f"{describe(pattern)}")
+        try:
+            check_pattern(pattern)
+        except PatternError as exc:
+            raise LayoutError(ctx.file, f"{ctx.key}[{i}]", str(exc)) from None
+        out.append(pattern)
+    return tuple(out)
+
+
+def p_files(value: object, ctx: Context) -> tuple[FileSpec, ...]:
+    table = Table(value, ctx.file, ctx.key)
+    specs = []
+    for dest, entry in table.tables():
+        path = _dest(table, dest)
+        host = entry.parse("file", lambda v: p_host_path(v, ctx), None)
+        image = entry.get("image", str)
+        mode = entry.parse("mode", lambda v: p_mode(v, ctx), None)
+        entry.done()
+        if (host is None) == (image is None):
+            raise entry.error("", "give exactly one of 'file' (a host file) or 'image' "
+                              "(an image of this layout)")
+        specs.append(FileSpec(path, entry.key, file=host, image=image, mode=mode))
+    return tuple(specs)
+
+
+def p_devices(value: object, ctx: Context) -> tuple[DeviceSpec, ...]:
+    table = Table(value, ctx.file, ctx.key)
+    specs = []
+    for dest, entry in table.tables():
+        path = _dest(table, dest)
+        kind = entry.get("type", str, required=True)
+        if kind not in DEVICE_KINDS:
+            raise entry.error("type", f"{kind!r} is not a special file type",
+                              hint="one of: " + ", ".join(DEVICE_KINDS))
+        major = entry.get("major", int, 0)
+        minor = entry.get("minor", int, 0)
+        mode = entry.parse("mode", lambda v: p_mode(v, ctx), 0o600)
+        entry.done()
+        if kind in ("char", "block"):
+            if not entry.has("major") or not entry.has("minor"):
+                raise entry.error("", f"a {kind} device needs 'major' and 'minor'")
+            for key, number in (("major", major), ("minor", minor)):
+                if not 0 <= number <= 0xFFFF:
+                    raise entry.error(key, f"{number} is outside 0..65535")
+        elif entry.has("major") or entry.has("minor"):
+            raise entry.error("", f"a {kind} has no device numbers")
+        specs.append(DeviceSpec(path, entry.key, kind, major, minor, mode))
+    return tuple(specs)
+
+
+TREE = Setting("tree", p_host_path, None, "host directory copied into the image root (its "
+               "mode is the root's); relative to the layout", kind="path", cached=False)
+EXCLUDE = Setting("exclude", p_patterns, (), "glob patterns left out of the tree: a leading `/` "
+                  "matches the path from the tree root, others the base name; `*`, `?`, "
+                  "`[…]` match neither `/` nor a leading `.` (genromfs `-x` rules); excluded "
+                  "directories are not descended", kind="array of strings")
+FILES = Setting("files", p_files, (), "add one file: `files.\"PATH\" = { file = \"host/path\" }` "
+                "(symlinks followed) or `{ image = \"OTHER\" }` (another image of the layout, "
+                "built first); `mode` (`\"0755\"`) defaults to the host file's, `0644` for "
+                "images; replaces a tree entry of the same path; parents are created `0755`",
+                kind="table", cached=False)
+DEVICES = Setting("devices", p_devices, (), "a special file: `devices.\"PATH\" = { type = "
+                  "\"char\"|\"block\"|\"fifo\"|\"socket\", major, minor, mode }` (major/minor "
+                  "0–65535, required for char and block; mode default `0600`)", kind="table",
+                  cached=False)
+CONTENT_SETTINGS = {"tree": TREE, "exclude": EXCLUDE, "files": FILES, "devices": DEVICES}
+
+
+def contents_from(values: Mapping[str, Any]) -> Contents:
+    return Contents(values.get("tree"), values.get("exclude", ()), values.get("files", ()),
+                    values.get("devices", ()))

@@ -1,0 +1,140 @@
+"""``table = "gpt"``: settings, planning (entry numbers, derived GUIDs, a hybrid MBR) and the
+structures' bytes; reading is in read.py."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dfsbuild.errors import LayoutError
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.ids import derive_uuid
+from dfsbuild.layout.model import DiskSpec
+from dfsbuild.layout.settings import Context, Setting, p_bool, p_guid
+from dfsbuild.layout.table import Table
+from dfsbuild.tables import parttypes
+from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
+from dfsbuild.tables.gpt import records as gpt
+from dfsbuild.tables.gpt.read import detect_gpt, read_gpt
+from dfsbuild.tables.mbr.records import MbrEntry
+from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
+
+LEGACY_BIOS_BOOTABLE = 1 << parttypes.GPT_ATTRIBUTES["legacy-bios-bootable"]
+
+
+def _gpt_type(value: object, ctx: Context) -> str:
+    guid = parttypes.gpt_type(value)
+    if uuid.UUID(guid).int == 0:
+        raise ValueError("the all-zero GUID marks an unused entry: every reader would skip "
+                         "this partition")
+    return guid
+
+
+def _attributes(value: object, ctx: Context) -> int:
+    return parttypes.gpt_attribute_bits(value)
+
+
+def _mbr_type(value: object, ctx: Context) -> int:
+    return parttypes.mbr_type(value)
+
+
+@dataclass(frozen=True, slots=True)
+class GptOptions(PartitionedOptions):
+    guid: str | None             # None: derived from the seed
+
+
+@dataclass(frozen=True, slots=True)
+class GptPartitionOptions:
+    type: str
+    bootable: bool
+    uuid: str | None
+    attributes: int
+    hybrid: bool
+    mbr_type: int | None
+
+
+class GptKind(TableKind):
+    name = "gpt"
+    help = "a GUID partition table (UEFI), optionally with a hybrid MBR"
+    revision = 1
+    disk_options = GptOptions
+    disk_settings = (
+        *PARTITIONED_SETTINGS,
+        Setting("guid", p_guid, None, "the disk GUID (default: from the seed)"),
+    )
+    partition_options = GptPartitionOptions
+    partition_settings = (
+        Setting("type", _gpt_type, parttypes.GPT_TYPES["linux"], "a GUID or `efi`, `linux`, "
+                "`linux-root-x86-64`, `linux-root-x86`, `linux-root-arm64`, `linux-usr-x86-64`, "
+                "`linux-home`, `swap`, `bios-boot`, `xbootldr`, `linux-lvm`, `linux-raid`, "
+                "`msft-basic-data`, `msft-reserved`; default `linux`"),
+        Setting("bootable", p_bool, False, "the legacy-BIOS-bootable attribute (bit 2)",
+                kind="boolean"),
+        Setting("uuid", p_guid, None, "the unique partition GUID (default: from the seed and "
+                "the name)"),
+        Setting("attributes", _attributes, 0, "names or bit numbers: `required`, "
+                "`no-block-io`, `legacy-bios-bootable`, `grow-fs` (59), `read-only` (60), "
+                "`shadow-copy` (61), `hidden` (62), `no-drive-letter`/`no-auto` (63)",
+                kind="array"),
+        Setting("hybrid", p_bool, False, "also list it in a hybrid MBR (at most three)",
+                kind="boolean"),
+        Setting("mbr-type", _mbr_type, None, "its type in the hybrid MBR (default from the "
+                "GPT type: EFI → 0xef, basic data → 0x0c, swap → 0x82, else 0x83)"),
+    )
+
+    def load_partition(self, table: Table, ctx: Context, name: str) -> Any:
+        opts: GptPartitionOptions = super().load_partition(table, ctx, name)
+        if gpt.name_units(name) > gpt.NAME_UNITS:
+            raise table.error("name", f"{name!r} is {gpt.name_units(name)} UTF-16 units; "
+                              f"a GPT name holds {gpt.NAME_UNITS}")
+        if opts.mbr_type is not None and not opts.hybrid:
+            raise table.error("mbr-type", "only for partitions with hybrid = true")
+        if opts.bootable:
+            opts = replace(opts, attributes=opts.attributes | LEGACY_BIOS_BOOTABLE)
+        return opts
+
+    def check(self, spec: DiskSpec, file: str) -> None:
+        hybrid = [p for p in spec.partitions if p.options.hybrid]
+        if len(hybrid) > 3:
+            raise LayoutError(file, f"{hybrid[3].key}.hybrid", "a hybrid MBR holds at most "
+                              "three partitions beside the 0xEE entry")
+        if len(spec.partitions) > gpt.ENTRY_COUNT:
+            raise LayoutError(file, "disk.partition", f"{len(spec.partitions)} partitions; "
+                              f"the entry array holds {gpt.ENTRY_COUNT}")
+
+    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+        opts: GptOptions = spec.options
+        ss = opts.sector_size
+        frame = Frame(gpt.first_usable(ss), lambda n: gpt.last_usable(n, ss),
+                      gpt.array_sectors(ss) + 1)
+        placed, total = place(spec, job, frame)
+        layout = DiskLayout(self.name, ss, total, frame.first_usable,
+                            gpt.last_usable(total, ss), placed)
+        guid = opts.guid or str(derive_uuid(opts.seed, "gpt-disk")).upper()
+        layout.facts["guid"] = guid
+        entries = []
+        hybrid = []
+        for i, p in enumerate(placed):
+            o: GptPartitionOptions = p.spec.options
+            p.number = i + 1
+            unique = o.uuid or str(derive_uuid(opts.seed, f"gpt-partition:{p.name}")).upper()
+            p.facts["uuid"] = unique
+            entries.append(gpt.GptEntry(uuid.UUID(o.type), uuid.UUID(unique), p.start_lba,
+                                        p.last_lba, o.attributes, p.name))
+            if o.hybrid:
+                byte = o.mbr_type if o.mbr_type is not None else \
+                    parttypes.HYBRID_DEFAULTS.get(o.type, 0x83)
+                hybrid.append(MbrEntry.classic(0x80 if o.bootable else 0, byte, p.start_lba,
+                                               p.size_sectors))
+        layout.structures = gpt.build_gpt(total, ss, uuid.UUID(guid), entries, hybrid or None)
+        return layout
+
+    def detect(self, src: ByteSource) -> bool:
+        return detect_gpt(src)
+
+    def read(self, src: ByteSource, sector_size: int | None) -> DiskTable:
+        return read_gpt(src, sector_size)
+
+
+KIND = GptKind()

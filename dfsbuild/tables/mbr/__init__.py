@@ -1,0 +1,1 @@
+"""MBR (partition-table seed; formats.md §4): records, the EBR chain, handler, reader."""

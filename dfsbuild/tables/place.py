@@ -1,0 +1,178 @@
+"""Placement: every partition's first and last sector, and why. Pure.
+
+Partitions are placed in layout order. A partition without ``start`` goes at the first
+``align`` boundary after the previous one; without ``size`` it takes its image's size in whole
+sectors; ``size = "rest"`` (last partition only) runs to the last usable sector. A partition
+that needs a table sector before it (an MBR logical partition's EBR) gets it at an aligned
+sector with its data at the next boundary, as sfdisk lays them out.
+
+Also the settings every partitioned disk and every partition has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dfsbuild.errors import CapacityError, LayoutError
+from dfsbuild.layout.model import DiskSpec, PartitionSpec
+from dfsbuild.layout.settings import (
+    Context,
+    Setting,
+    p_choice,
+    p_sector_multiple,
+    p_size,
+    p_str,
+)
+from dfsbuild.tables.base import MAX_FILE_BYTES, DiskJob, PlacedPartition
+from dfsbuild.units import align_up, format_size
+
+
+def _disk_size(value: object, ctx: Context) -> int | None:
+    if value == "auto":
+        return None
+    return p_sector_multiple(value, ctx)
+
+
+def _align(value: object, ctx: Context) -> int:
+    size = p_size(value, ctx)
+    if size == 0 or size % ctx.sector_size:
+        raise ValueError(f"{size} bytes is not a whole, non-zero number of {ctx.sector_size}-"
+                         "byte sectors")
+    return size
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionedOptions:
+    """Settings of every partitioned disk (each kind's options record extends this)."""
+
+    size: int | None             # bytes; None: "auto"
+    sector_size: int
+    align: int                   # bytes
+    seed: str
+
+
+SECTOR_SIZE = Setting("sector-size", p_choice(512, 4096), 512, "`512` or `4096`; "
+                      "`\"2048s\"` sizes count these", kind="integer")
+PARTITIONED_SETTINGS = (
+    Setting("size", _disk_size, None, "a size, or `\"auto\"` (default): the smallest multiple "
+            "of `align` that holds every partition (and the table's backup)", kind="size"),
+    SECTOR_SIZE,
+    Setting("align", _align, 1 << 20, "where partitions without `start` begin; default "
+            "`\"1MiB\"`", kind="size"),
+    Setting("seed", p_str, lambda ctx: ctx.name, "every ID not given is derived from it "
+            "(default: the layout name): same layout, same bytes"),
+)
+
+
+def _part_size(value: object, ctx: Context) -> int | str:
+    if value == "rest":
+        return "rest"
+    size = p_sector_multiple(value, ctx)
+    if size == 0:
+        raise ValueError("a partition cannot be empty")
+    return size
+
+
+# Read by the loader for every kind that has partitions; kept out of the options records.
+PARTITION_SETTINGS = (
+    Setting("name", p_str, None, "required, unique; stored where the table has names (GPT "
+            "≤ 36 UTF-16 units, eMBR ≤ 63 bytes)", required=True),
+    Setting("image", p_str, None, "the image of this layout that fills it (omit for an empty "
+            "partition)"),
+    Setting("start", p_sector_multiple, None, "a size from the disk's start; default: the next "
+            "`align` boundary", kind="size"),
+    Setting("size", _part_size, None, "a size; omitted: the image's size in whole sectors; "
+            "`\"rest\"`: up to the last usable sector (last partition only)", kind="size"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What the kind tells the loop: where partitions may go."""
+
+    first_usable: int                        # LBA
+    last_usable: Callable[[int], int]        # total sectors -> last usable LBA (inclusive)
+    backup_sectors: int = 0                  # after the last usable sector
+    needs_header: Callable[[PartitionSpec], bool] = lambda p: False
+
+
+def place(spec: DiskSpec, job: DiskJob, frame: Frame) -> tuple[list[PlacedPartition], int]:
+    """Place every partition; returns them and the disk's total sectors."""
+    opts: PartitionedOptions = spec.options
+    file = job.file
+    ss = opts.sector_size
+    a = opts.align // ss
+    total = opts.size // ss if opts.size is not None else None
+    first = frame.first_usable
+    placed: list[PlacedPartition] = []
+    cursor = first
+    for p in spec.partitions:
+        header_lba = None
+        if frame.needs_header(p):
+            header_lba = align_up(cursor, a) if p.start_bytes is None else p.start_bytes // ss - 1
+            if p.start_bytes is None:
+                start = align_up(header_lba + 1, a)
+                where = f"EBR at {header_lba}, data at the next {format_size(opts.align)} " \
+                        "boundary"
+            else:
+                start = p.start_bytes // ss
+                where = f"start given; EBR at {header_lba}"
+        elif p.start_bytes is not None:
+            start = p.start_bytes // ss
+            where = "start given"
+        else:
+            start = align_up(cursor, a)
+            after = f"after {placed[-1].name}" if placed else "first usable sector " + str(first)
+            where = f"aligned to {format_size(opts.align)}, {after}"
+        check_from = header_lba if header_lba is not None else start
+        if check_from < cursor:
+            _overlap(file, p, check_from, placed, first)
+        image_bytes = job.sizes.get(p.image, 0) if p.image else 0
+        if p.rest:
+            if total is None:
+                raise LayoutError(file, f"{p.key}.size", "\"rest\" needs a disk size (size "
+                                  "is \"auto\")")
+            size = frame.last_usable(total) + 1 - start
+            size_note = "rest of the disk"
+            if size <= 0:
+                raise CapacityError(file, f"{p.key}.size", f"no room left for {p.label}: it "
+                                    f"would start at sector {start}, the last usable is "
+                                    f"{frame.last_usable(total)}")
+        elif p.size_bytes is not None:
+            size = p.size_bytes // ss
+            size_note = "size given"
+        else:
+            size = max(1, -(-image_bytes // ss))
+            size_note = f"fits image {p.image} ({image_bytes} bytes)"
+        if image_bytes > size * ss:
+            raise CapacityError(file, f"{p.key}.size", f"image {p.image!r} needs {image_bytes} "
+                                f"bytes; the partition holds {size * ss} ({size} sectors)")
+        placed.append(PlacedPartition(0, p.name, p.image, start, size, f"{where}; {size_note}",
+                                      p, header_lba, image_bytes))
+        cursor = start + size
+    if total is None:
+        total = align_up(cursor + frame.backup_sectors, a)
+    if total * ss > MAX_FILE_BYTES:
+        raise CapacityError(file, "disk.size", f"a disk of {total} sectors of {ss} bytes "
+                            f"({total * ss} bytes) is larger than any file can be "
+                            f"({MAX_FILE_BYTES} bytes)")
+    last = frame.last_usable(total)
+    for pp in placed:
+        if pp.last_lba > last:
+            raise CapacityError(file, pp.spec.key, f"partition {pp.name!r} ends at sector "
+                                f"{pp.last_lba}, past the last usable sector {last} of a "
+                                f"{total}-sector disk")
+    return placed, total
+
+
+def _overlap(file: str, p: PartitionSpec, start: int, placed: list[PlacedPartition],
+             first: int) -> None:
+    for q in placed:
+        low = q.header_lba if q.header_lba is not None else q.start_lba
+        if low <= start <= q.last_lba or start < low:
+            raise LayoutError(file, f"{p.key}.start", f"partition {p.name!r} would start at "
+                              f"sector {start}, inside partition {q.name!r} (sectors {low}.."
+                              f"{q.last_lba})", hint="partitions are placed in layout order")
+    raise LayoutError(file, f"{p.key}.start", f"partition {p.name!r} would start at sector "
+                      f"{start}, before the first usable sector {first}")

@@ -1,0 +1,134 @@
+"""The only module that walks host directories: sorted, normalised, digested.
+
+Entries come out in pre-order, each directory's children in byte order of their names, so the
+result does not depend on the host filesystem's directory order.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dfsbuild.errors import InputError
+from dfsbuild.trees.digest import DigestCache
+from dfsbuild.trees.patterns import matches
+
+KINDS = {
+    stat.S_IFDIR: "dir",
+    stat.S_IFREG: "file",
+    stat.S_IFLNK: "symlink",
+    stat.S_IFCHR: "char",
+    stat.S_IFBLK: "block",
+    stat.S_IFIFO: "fifo",
+    stat.S_IFSOCK: "socket",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    """One object found under a tree root."""
+
+    relpath: str              # "/"-separated, relative to the root; "" for the root itself
+    kind: str                 # dir | file | symlink | char | block | fifo | socket
+    mode: int                 # permission bits (st_mode & 0o7777)
+    size_bytes: int           # regular files: content size; symlinks: target length
+    host_path: str
+    digest: str | None = None  # regular files: sha256 of the content
+    target: str | None = None  # symlinks: the link text
+    major: int = 0            # devices
+    minor: int = 0
+    inode: tuple[int, int] | None = None  # (st_dev, st_ino) of files with more than one link
+
+
+def _sort_key(entry: os.DirEntry[str]) -> bytes:
+    return os.fsencode(entry.name)
+
+
+def scan_tree(
+    root: str, exclude: tuple[str, ...] = (), digests: DigestCache | None = None
+) -> list[TreeEntry]:
+    """Every object under ``root`` (root first), honouring genromfs-style exclude patterns."""
+    cache = digests if digests is not None else DigestCache(None)
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot read the tree: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InputError(f"{root}: not a directory")
+    entries = [TreeEntry("", "dir", stat.S_IMODE(st.st_mode), 0, root)]
+    entries.extend(_walk(root, "", exclude, cache))
+    return entries
+
+
+def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache) -> Iterator[TreeEntry]:
+    """Pre-order with an explicit stack, so a tree of any depth can be scanned."""
+    stack: list[Iterator[os.DirEntry[str]]] = [_sorted_children(path)]
+    prefixes = [rel]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            prefixes.pop()
+            continue
+        prefix = prefixes[-1]
+        relpath = f"{prefix}/{child.name}" if prefix else child.name
+        if exclude and matches(exclude, child.name, relpath):
+            continue
+        entry = describe(child.path, relpath, cache)
+        yield entry
+        if entry.kind == "dir":
+            stack.append(_sorted_children(child.path))
+            prefixes.append(relpath)
+
+
+def _sorted_children(path: str) -> Iterator[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            children = sorted(it, key=_sort_key)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot list the directory: {exc.strerror}") from None
+    return iter(children)
+
+
+def describe(host_path: str, relpath: str, cache: DigestCache) -> TreeEntry:
+    """lstat ``host_path`` and describe it (digesting regular files)."""
+    try:
+        st = os.lstat(host_path)
+        fmt = stat.S_IFMT(st.st_mode)
+        kind = KINDS.get(fmt)
+        if kind is None:
+            raise InputError(f"{host_path}: unsupported file type 0o{fmt:o}")
+        mode = stat.S_IMODE(st.st_mode)
+        if kind == "file":
+            inode = (st.st_dev, st.st_ino) if st.st_nlink > 1 else None
+            return TreeEntry(
+                relpath, kind, mode, st.st_size, host_path, cache.digest(host_path, st),
+                inode=inode,
+            )
+        if kind == "symlink":
+            target = os.readlink(host_path)
+            return TreeEntry(
+                relpath, kind, mode, len(os.fsencode(target)), host_path, target=target
+            )
+        if kind in ("char", "block"):
+            return TreeEntry(
+                relpath, kind, mode, 0, host_path,
+                major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
+            )
+        return TreeEntry(relpath, kind, mode, 0, host_path)
+    except OSError as exc:
+        raise InputError(f"{host_path}: cannot read: {exc.strerror}") from None
+
+
+def describe_file(host_path: str, cache: DigestCache) -> TreeEntry:
+    """A single input file named by a layout (symlinks followed); must be a regular file."""
+    try:
+        st = os.stat(host_path)
+    except OSError as exc:
+        raise InputError(f"{host_path}: cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{host_path}: not a regular file")
+    return TreeEntry(os.path.basename(host_path), "file", stat.S_IMODE(st.st_mode), st.st_size,
+                     host_path, cache.digest(host_path, st))
