@@ -49,12 +49,12 @@ def fs_report(reader: FsReader) -> dict[str, object]:
 def fs_text(report: dict[str, object]) -> str:
     head = {k: v for k, v in report.items() if k not in ("format", "ok", "problems",
                                                           "entries")}
+    problems = report["problems"]
+    assert isinstance(problems, list)
     lines = [f"{report['format']} filesystem: " + ", ".join(
         f"{k.replace('_', ' ')} {printable(v) if isinstance(v, str) else v}"
         for k, v in head.items()),
-        f"problems: {len(report['problems'])}"]
-    problems = report["problems"]
-    assert isinstance(problems, list)
+        f"problems: {len(problems)}"]
     for p in problems:
         lines.append(f"  at byte {p['offset']}: {p['message']}")
     lines.append(f"{'offset':>10}  {'type':<8} {'mode':>4} {'size':>10}  path")
