@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from dfsbuild.tables.embr import records as embr
 from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
 from dfsbuild.tables.mbr.records import MbrEntry, chs, pack_sector, unpack_sector
+from tests.conftest import read_disk
 
 
 @pytest.mark.parametrize(("lba", "expected"), [
@@ -144,3 +146,39 @@ def test_embr_stub_is_the_hand_assembled_program() -> None:
     # the message starts where "add si" points: 0x05 (after the call) + 0x16 = 0x1b
     assert embr.DEFAULT_BOOT_CODE[0x1B:0x20] == b"eMBR "
     assert embr.STUB[-6:] == h("ebf3 fa f4 ebfd")
+
+
+def hand_embr_disk(ss: int) -> bytes:
+    """An eMBR disk assembled here byte by byte from the spec (not by our writer): one valid
+    entry "root" at LBA 2048 for 4096 sectors, hidden, delay 7, header at LBA 2."""
+    disk = bytearray(8192 * ss)
+    disk[0x1BE:0x1CE] = h("80 000200 e0 feffff 01000000 ff1f0000")
+    disk[0x1FE:0x200] = b"\x55\xaa"
+    disk[ss + 0x1F2:ss + 0x200] = b"EmbrrbmE" + h("0200 0100 55aa")
+    entry = (h("03000000") + b"eMBR" + struct.pack("<QQ", 2048, 4096)
+             + b"root".ljust(64, b"\0") + struct.pack("<QQQ", 1000, 0, 0x1122334455667788)
+             + bytes(16))
+    body = entry + bytes(128)
+    header = bytearray(b"EMBR" + bytes(4) + h("0200 07 25") + struct.pack("<Q", 6144)
+                       + bytes(8) + b"RBME")
+    header[4:8] = struct.pack("<I", crc32_by_the_spec(bytes(header) + body))
+    disk[2 * ss:2 * ss + 32 + len(body)] = bytes(header) + body
+    return bytes(disk)
+
+
+@pytest.mark.parametrize("ss", [512, 4096])
+def test_embr_reader_reads_a_hand_assembled_disk(ss: int) -> None:
+    table = read_disk(io.BytesIO(hand_embr_disk(ss)))
+    assert (table.label, table.sector_size, table.problems) == ("embr", ss, [])
+    (p,) = table.partitions
+    assert (p.number, p.start_lba, p.size_sectors, p.name) == (1, 2048, 4096, "root")
+    assert p.extra["hidden"] is True and p.extra["os_signature"] == 0x1122334455667788
+    assert table.extra["crc_ok"] is True and table.extra["boot_delay"] == 7
+    assert table.extra["total_sectors"] == 6144
+
+
+def test_embr_reader_names_a_bad_crc() -> None:
+    data = bytearray(hand_embr_disk(512))
+    data[1024 + 32 + 0x18] ^= 1          # one bit of the entry's name
+    table = read_disk(io.BytesIO(bytes(data)))
+    assert table.problems == [(1024 + 4, "eMBR header CRC-32 mismatch")]
