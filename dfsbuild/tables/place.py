@@ -76,8 +76,8 @@ def _part_size(value: object, ctx: Context) -> int | str:
 
 # Read by the loader for every kind that has partitions; kept out of the options records.
 PARTITION_SETTINGS = (
-    Setting("name", p_str, None, "required, unique; stored where the table has names (GPT "
-            "≤ 36 UTF-16 units, eMBR ≤ 63 bytes)", required=True),
+    Setting("name", p_str, None, "unique; stored where the table has names (GPT ≤ 36 UTF-16 "
+            "units, eMBR ≤ 63 bytes)", required=True),
     Setting("image", p_str, None, "the image of this layout that fills it (omit for an empty "
             "partition)"),
     Setting("start", p_sector_multiple, None, "a size from the disk's start; default: the next "

@@ -1,0 +1,29 @@
+"""The README's layout key table is the one the Setting tables generate."""
+
+from __future__ import annotations
+
+from dfsbuild.layout.reference import BEGIN, END, key_table
+from tests.conftest import ROOT
+
+
+def test_the_readme_key_table_matches_the_settings() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert BEGIN in text and END in text, "the README lost its generated key table markers"
+    table = text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
+    assert table == key_table(), "regenerate it: python -m dfsbuild.layout.reference"
+
+
+def test_every_setting_appears_in_the_table() -> None:
+    from dfsbuild.images import IMAGE_TYPES
+    from dfsbuild.layout.load import image_settings
+    from dfsbuild.tables import TABLE_KINDS
+
+    table = key_table()
+    for t in IMAGE_TYPES.values():
+        for s in image_settings(t):
+            assert f"`image.NAME.{s.key}`" in table
+    for k in TABLE_KINDS.values():
+        for s in k.disk_settings:
+            assert f"`disk.{s.key}`" in table
+        for s in k.partition_settings:
+            assert f"`disk.partition[N].{s.key}`" in table
