@@ -7,6 +7,7 @@ formats.md §1 for the traps.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -58,12 +59,16 @@ class RomfsPlan:
     image_size: int                  # full_size padded to 1024
 
     def headers(self) -> Iterator[Placed]:
-        def rec(entries: list[Placed]) -> Iterator[Placed]:
-            for p in entries:
-                yield p
-                if p.children is not None and p.name not in (".", ".."):
-                    yield from rec(p.children)
-        yield from rec(self.root)
+        """Every header in image order (pre-order; no recursion, so any depth)."""
+        stack: list[Iterator[Placed]] = [iter(self.root)]
+        while stack:
+            p = next(stack[-1], None)
+            if p is None:
+                stack.pop()
+                continue
+            yield p
+            if p.children is not None and p.name not in (".", ".."):
+                stack.append(iter(p.children))
 
 
 def plan_romfs(root: FsNode, volume: str, align_bytes: int = 16,
@@ -100,27 +105,32 @@ def plan_romfs(root: FsNode, volume: str, align_bytes: int = 16,
     top = [dot, dotdot]
     holders: dict[int, Placed] = {}
 
-    def fill(entries: list[Placed], dir_node: FsNode, parent: Placed) -> None:
-        for child in dir_node.children:
-            p = Placed(child, child.name)
-            entries.append(p)
-            if child.link_to is not None:
-                p.link = holders[id(child.link_to)]
-                place(p, False, align_bytes if child.kind == "file" else 16)
-                continue
-            holders[id(child)] = p
-            is_file = child.kind == "file"
-            place(p, is_file, align_bytes if is_file else 16)
-            if child.kind == "dir":
-                p.children = []
-                own = Placed(child, ".", link=p)
-                place(own, False, 16)
-                up = Placed(child, "..", link=parent)
-                place(up, False, 16)
-                p.children += [own, up]
-                fill(p.children, child, p)
-
-    fill(top, root, dot)
+    # Pre-order with an explicit stack (a tree of any depth): a directory's own "." and ".."
+    # come right after its header, then its children, then its next sibling.
+    stack: list[tuple[Iterator[FsNode], list[Placed], Placed]] = [(iter(root.children), top,
+                                                                   dot)]
+    while stack:
+        child = next(stack[-1][0], None)
+        if child is None:
+            stack.pop()
+            continue
+        entries, parent = stack[-1][1], stack[-1][2]
+        p = Placed(child, child.name)
+        entries.append(p)
+        if child.link_to is not None:
+            p.link = holders[id(child.link_to)]
+            place(p, False, align_bytes if child.kind == "file" else 16)
+            continue
+        holders[id(child)] = p
+        is_file = child.kind == "file"
+        place(p, is_file, align_bytes if is_file else 16)
+        if child.kind == "dir":
+            own = Placed(child, ".", link=p)
+            place(own, False, 16)
+            up = Placed(child, "..", link=parent)
+            place(up, False, 16)
+            p.children = [own, up]
+            stack.append((iter(child.children), p.children, p))
     if cursor > MAX_SIZE:
         raise CapacityError(*where, f"the image needs {cursor} bytes; romfs holds at most "
                             f"{MAX_SIZE}")
@@ -152,26 +162,25 @@ def write_romfs(plan: RomfsPlan, out: Sink) -> None:
     vol = encode_name(plan.volume)
     out.write(RomfsSuperblock(plan.full_size, 0).pack() + vol)
 
-    def emit(entries: list[Placed]) -> None:
-        for i, p in enumerate(entries):
-            nxt = entries[i + 1].offset if i + 1 < len(entries) else 0
-            out.zeros(p.pad)
-            if out.pos != p.offset:
-                raise InternalError(f"romfs header {p.node.path!r} planned at {p.offset}, "
-                                    f"stream at {out.pos}")
-            out.write(_header_bytes(p, nxt))
-            size = p.data_size
-            if size:
-                if p.node.kind == "symlink":
-                    out.write(p.node.target.encode("utf-8", "surrogateescape"))
-                else:
-                    assert p.node.source is not None
-                    out.copy(p.node.source, size)
-                out.zeros(pad16(size) - size)
-            if p.children is not None and p.name not in (".", ".."):
-                emit(p.children)
-
-    emit(plan.root)
+    nexts: dict[int, int] = {}
+    for entries in [plan.root, *(p.children for p in plan.headers()
+                                 if p.children is not None and p.name not in (".", ".."))]:
+        for a, b in itertools.pairwise(entries):
+            nexts[id(a)] = b.offset
+    for p in plan.headers():
+        out.zeros(p.pad)
+        if out.pos != p.offset:
+            raise InternalError(f"romfs header {p.node.path!r} planned at {p.offset}, "
+                                f"stream at {out.pos}")
+        out.write(_header_bytes(p, nexts.get(id(p), 0)))
+        size = p.data_size
+        if size:
+            if p.node.kind == "symlink":
+                out.write(p.node.target.encode("utf-8", "surrogateescape"))
+            else:
+                assert p.node.source is not None
+                out.copy(p.node.source, size)
+            out.zeros(pad16(size) - size)
     if out.pos != plan.full_size:
         raise InternalError(f"romfs wrote {out.pos} bytes, planned {plan.full_size}")
     out.zeros(plan.image_size - plan.full_size)
