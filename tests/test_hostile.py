@@ -114,20 +114,37 @@ def test_names_that_are_not_utf8_are_printed_escaped(tmp_path: Path) -> None:
 
 def test_a_tree_1000_levels_deep(tmp_path: Path) -> None:
     src = tmp_path / "deep"
-    path = src
-    path.mkdir()
-    for _ in range(1000):       # os.makedirs recurses: make them one by one
-        path = path / "d"
+    try:
+        path = src
         path.mkdir()
-    (path / "leaf").write_text("bottom\n")
-    image = tmp_path / "deep.img"
-    run_cli("mkfs", "romfs", str(src), "-o", str(image))
-    assert "leaf" in run_cli("inspect", str(image)).stdout
-    run_cli("extract", str(image), str(tmp_path / "out"))
-    assert (tmp_path / "out" / Path(*["d"] * 1000) / "leaf").read_text() == "bottom\n"
-    lay = layout(tmp_path, f'[image.deep]\ntype = "romfs"\ntree = "{src}"\n')
-    run_cli("build", str(lay), "--build-dir", str(tmp_path / "b"))
-    assert (tmp_path / "b" / "l" / "deep.img").read_bytes() == image.read_bytes()
+        for _ in range(1000):       # os.makedirs recurses: make them one by one
+            path = path / "d"
+            path.mkdir()
+        (path / "leaf").write_text("bottom\n")
+        image = tmp_path / "deep.img"
+        run_cli("mkfs", "romfs", str(src), "-o", str(image))
+        assert "leaf" in run_cli("inspect", str(image)).stdout
+        run_cli("extract", str(image), str(tmp_path / "out"))
+        assert (tmp_path / "out" / Path(*["d"] * 1000) / "leaf").read_text() == "bottom\n"
+        lay = layout(tmp_path, f'[image.deep]\ntype = "romfs"\ntree = "{src}"\n')
+        run_cli("build", str(lay), "--build-dir", str(tmp_path / "b"))
+        assert (tmp_path / "b" / "l" / "deep.img").read_bytes() == image.read_bytes()
+    finally:
+        for top in (src, tmp_path / "out"):   # pytest's own clean-up recurses: remove here
+            if top.is_dir():
+                remove_chain(top)
+
+
+def remove_chain(top: Path) -> None:
+    """Remove a chain of directories named "d" (and the files in them) from the bottom."""
+    chain = [top]
+    while (chain[-1] / "d").is_dir():
+        chain.append(chain[-1] / "d")
+    for directory in reversed(chain):
+        for child in directory.iterdir():
+            if not child.is_dir():
+                child.unlink()
+        directory.rmdir()
 
 
 def test_deeply_nested_toml(tmp_path: Path) -> None:
