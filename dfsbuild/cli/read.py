@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
 from dfsbuild.errors import InputError
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
-    from dfsbuild.inspect.detect import open_filesystem, table_kind
-    from dfsbuild.inspect.render import fs_report, fs_text, table_json, table_text
+def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The target, and its partition table when it is a whole partitioned disk (else None)."""
+    from dfsbuild.inspect.detect import table_kind
     from dfsbuild.inspect.target import open_target
 
     target = open_target(args.image, args.sector_size)
     try:
         kind = table_kind(target.src) if target.partition is None else None
-        if kind is not None:
-            table = kind.read(target.src, args.sector_size)
+        return target, (kind.read(target.src, args.sector_size) if kind is not None else None)
+    except BaseException:
+        target.close()
+        raise
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.render import fs_report, fs_text, table_json, table_text
+
+    target, table = _open(args)
+    try:
+        if table is not None:
             if args.json:
                 print_json(table_json(table, args.image))
             else:
@@ -37,15 +49,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from dfsbuild.inspect.detect import open_filesystem, table_kind
+    from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.render import entry_json, ls_text, partition_rows, printable
-    from dfsbuild.inspect.target import open_target
 
-    target = open_target(args.image, args.sector_size)
+    target, table = _open(args)
     try:
-        kind = table_kind(target.src) if target.partition is None else None
-        if kind is not None:
-            table = kind.read(target.src, args.sector_size)
+        if table is not None:
             rows = partition_rows(table, target.src)
             if args.json:
                 print_json(rows)
