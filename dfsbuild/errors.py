@@ -8,6 +8,10 @@ class DfsbuildError(Exception):
 
     hint: str | None = None
 
+    def __init__(self, message: str = "", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
 
 class LayoutError(DfsbuildError):
     """A layout is wrong: names the file, the dotted key path, the value and the rule."""
@@ -16,9 +20,8 @@ class LayoutError(DfsbuildError):
         self.file = file
         self.key = key
         self.message = message
-        self.hint = hint
         where = f"{file}: {key}: " if key else f"{file}: "
-        super().__init__(where + message)
+        super().__init__(where + message, hint)
 
 
 class CapacityError(LayoutError):
@@ -46,3 +49,10 @@ class InputError(DfsbuildError):
 
 class InternalError(DfsbuildError):
     """A bug: a write outside its region, an impossible state."""
+
+
+def warn(message: str) -> None:
+    """A problem dfsbuild recovered from: one ``warning:`` line on standard error."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)

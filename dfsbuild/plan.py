@@ -9,46 +9,61 @@ pure given the tree manifests. A plan serialises to JSON for ``dfsbuild plan``.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dfsbuild.clock import build_time
-from dfsbuild.engine.cache import content_key, key_material
+from dfsbuild.engine.keys import content_key, key_material
 from dfsbuild.errors import InputError, LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
-from dfsbuild.layout.model import ImageSpec, Layout
-from dfsbuild.layout.settings import jsonable, options_json, options_material
+from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout
+from dfsbuild.layout.settings import options_json, options_material
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import DiskJob, DiskLayout
 from dfsbuild.trees.fstree import FsNode, TreeBuilder
+from dfsbuild.trees.inputs import Input
 from dfsbuild.trees.patterns import matches
 from dfsbuild.trees.walk import TreeEntry
 
 Scanner = Callable[[str, tuple[str, ...]], list[TreeEntry]]
 Describer = Callable[[str], TreeEntry]
+SizeHint = Callable[[str, str, str], "int | None"]    # (task, key, output) -> known size
 MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
 
 
 @dataclass(slots=True)
 class ImagePlan:
+    """One image: its key at once (from the tree scan), its type's plan (every offset, the
+    size) only when asked for, so an up-to-date image is never planned."""
+
     layout: str                    # layout name
     layout_file: str
     spec: ImageSpec
     output: str                    # absolute path of the output file
     key: str
     deps: tuple[str, ...]          # nested image names
-    planned: PlannedImage
+    job: ImageJob
     material: dict[str, object] = field(default_factory=dict)
+    inputs: tuple[Input, ...] = ()  # host files read, as the scan found them
+    known_size: int | None = None  # the size recorded by the build that left the output
+    _planned: PlannedImage | None = None
 
     @property
     def task(self) -> str:
         return f"{self.layout}:image.{self.spec.name}"
 
     @property
+    def planned(self) -> PlannedImage:
+        if self._planned is None:
+            self._planned = IMAGE_TYPES[self.spec.type].plan(self.job)
+        return self._planned
+
+    @property
     def size_bytes(self) -> int:
+        if self._planned is None and self.known_size is not None:
+            return self.known_size
         return self.planned.size_bytes
 
     def summary(self) -> dict[str, object]:
@@ -68,18 +83,33 @@ class ImagePlan:
 
 @dataclass(slots=True)
 class DiskPlan:
+    """The disk: its key at once (table options, partitions, the keys of its images, the
+    build time), its placement and table bytes only when asked for."""
+
     layout: str
     layout_file: str
-    table: str
+    spec: DiskSpec
     output: str
     key: str
-    disk: DiskLayout
-    options: object                # the table kind's options record
+    images: tuple[str, ...]        # the images it holds
+    place: Callable[[], DiskLayout]
     material: dict[str, object] = field(default_factory=dict)
+    inputs: tuple[Input, ...] = ()
+    _disk: DiskLayout | None = None
 
     @property
-    def images(self) -> list[str]:
-        return [name for _, name, _ in self.disk.contents()]
+    def table(self) -> str:
+        return self.spec.table
+
+    @property
+    def options(self) -> object:
+        return self.spec.options
+
+    @property
+    def disk(self) -> DiskLayout:
+        if self._disk is None:
+            self._disk = self.place()
+        return self._disk
 
     @property
     def task(self) -> str:
@@ -132,28 +162,55 @@ def dependency_order(layout: Layout) -> list[str]:
     return order
 
 
-def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Describer) -> LayoutPlan:
+def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Describer,
+                known_size: SizeHint | None = None) -> LayoutPlan:
+    """Keys for every output; the types' plans wait until asked for (``known_size`` gives
+    the size an output that is already current has, so its plan is never needed)."""
     build_dir = os.path.join(os.path.abspath(build_root), layout.name)
     images: dict[str, ImagePlan] = {}
     for name in dependency_order(layout):
         spec = layout.images[name]
         t = IMAGE_TYPES[spec.type]
         output = os.path.join(build_dir, spec.output)
+        inputs: list[Input] = []
+        seen = _recording(scan, describe, inputs)
         root = None
         if t.contents:
             _check_tree_outside_build(layout, spec, build_root)
-            root = _assemble(layout, spec, scan, describe, images)
-        planned = t.plan(ImageJob(spec, layout.path, root, describe))
+            root = _assemble(layout, spec, seen[0], seen[1], images)
+        job = ImageJob(spec, layout.path, root, seen[1])
         nested = {inner: images[inner].key for inner in spec.nested()}
         material = key_material(spec.type, t.revision, options_material(t.settings,
                                                                          spec.options),
-                                planned.manifest, nested)
-        images[name] = ImagePlan(layout.name, layout.path, spec, output, content_key(material),
-                                 spec.nested(), planned, material)
+                                t.manifest(job), nested)
+        plan = ImagePlan(layout.name, layout.path, spec, output, content_key(material),
+                         spec.nested(), job, material)
+        plan.inputs = tuple(inputs)
+        if known_size is not None:
+            plan.known_size = known_size(plan.task, plan.key, output)
+        images[name] = plan
     disk = None
     if layout.disk is not None:
-        disk = _plan_disk(layout, build_dir, images, describe)
+        disk = _disk_plan(layout, build_dir, images, describe)
     return LayoutPlan(layout, build_dir, images, disk)
+
+
+def _recording(scan: Scanner, describe: Describer,
+               inputs: list[Input]) -> tuple[Scanner, Describer]:
+    """``scan`` and ``describe`` that also note every host file read, for the check after
+    writing that the bytes copied are the bytes hashed."""
+    def rec_scan(root: str, exclude: tuple[str, ...]) -> list[TreeEntry]:
+        entries = scan(root, exclude)
+        inputs.extend(Input.of(e, follow=False) for e in entries if e.stamp is not None)
+        return entries
+
+    def rec_describe(path: str) -> TreeEntry:
+        entry = describe(path)
+        if entry.stamp is not None:
+            inputs.append(Input.of(entry, follow=True))
+        return entry
+
+    return rec_scan, rec_describe
 
 
 def _read_input(path: str) -> bytes:
@@ -167,21 +224,20 @@ def _read_input(path: str) -> bytes:
     return data
 
 
-def _plan_disk(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
+def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
                describe: Describer) -> DiskPlan:
     spec = layout.disk
     assert spec is not None
     kind = TABLE_KINDS[spec.table]
     output = os.path.join(build_dir, spec.output)
-    sizes = {name: p.size_bytes for name, p in images.items()}
+    inputs: list[Input] = []
     rows: list[list[object]] = []
     for path in kind.inputs(spec):
-        rows.append([path.rsplit("/", 1)[-1], "file", 0, describe(path).digest])
-    disk = kind.plan(spec, DiskJob(layout.path, sizes, build_time(), _read_input))
-    structures = hashlib.sha256()
-    for lba, data in disk.structures:
-        structures.update(f"{lba}:{len(data)}:".encode())
-        structures.update(data)
+        entry = describe(path)
+        if entry.stamp is not None:
+            inputs.append(Input.of(entry, follow=True))
+        rows.append([path.rsplit("/", 1)[-1], "file", 0, entry.digest])
+    held = kind.images(spec)
     options = {
         "table": options_material(kind.disk_settings, spec.options),
         "partitions": [
@@ -190,15 +246,17 @@ def _plan_disk(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
                                 if p.options is not None else {})}
             for p in spec.partitions
         ],
-        "size_bytes": disk.size_bytes,
-        "contents": [[offset, name, room] for offset, name, room in disk.contents()],
-        "structures": structures.hexdigest(),
-        "facts": jsonable(disk.facts),
+        "time": build_time(),
     }
-    nested = {name: images[name].key for _, name, _ in disk.contents()}
+    nested = {name: images[name].key for name in held}
     material = key_material(f"disk-{spec.table}", kind.revision, options, rows, nested)
-    return DiskPlan(layout.name, layout.path, spec.table, output, content_key(material), disk,
-                    spec.options, material)
+
+    def place() -> DiskLayout:
+        sizes = {name: images[name].size_bytes for name in held}
+        return kind.plan(spec, DiskJob(layout.path, sizes, build_time(), _read_input))
+
+    return DiskPlan(layout.name, layout.path, spec, output, content_key(material), held, place,
+                    material, tuple(inputs))
 
 
 def _check_tree_outside_build(layout: Layout, spec: ImageSpec, build_root: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dfsbuild.engine.project import plan_project
+from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.settings import Settings
 from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.layout.load import load_layout
@@ -19,7 +19,9 @@ def plan(tmp_path: Path, disk: str) -> LayoutPlan:
     (tmp_path / "small.bin").write_bytes(b"x" * 3000)
     layout = tmp_path / "d.toml"
     layout.write_text(HEAD + disk)
-    return plan_project([str(layout)], Settings.from_env(str(tmp_path / "build")))[0]
+    lp = plan_project([str(layout)], Settings.from_env(str(tmp_path / "build")))[0]
+    prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
+    return lp
 
 
 def part(name: str, **keys: object) -> str:

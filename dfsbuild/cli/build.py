@@ -4,7 +4,10 @@ commands that do not build stay quick."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import sys
+import time
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
@@ -39,28 +42,64 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def settings_of(args: argparse.Namespace) -> Any:
     from dfsbuild.engine.settings import Settings
 
+    verbosity = 1
+    if getattr(args, "quiet", False):
+        verbosity = 0
+    elif getattr(args, "verbose", False):
+        verbosity = 2
     return Settings.from_env(args.build_dir, args.cache_dir, getattr(args, "explain", False),
-                             getattr(args, "json", False))
+                             getattr(args, "json", False), getattr(args, "force", False),
+                             getattr(args, "no_cache", False), verbosity)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from dfsbuild.engine.project import plan_project
+    started = time.monotonic()
+    from dfsbuild.engine.jobs import outputs, stale
+    from dfsbuild.engine.lock import BuildLock
+    from dfsbuild.engine.project import plan_project, prepare
+    from dfsbuild.engine.reporter import Results
+    from dfsbuild.engine.step import FAULTS
+    from dfsbuild.errors import DfsbuildError
+
+    settings = settings_of(args)
+    lock = None
+    cannot_write = ""
+    try:
+        lock = BuildLock.acquire(settings.build_dir, wait=not args.no_wait)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        # A read-only build directory is fine as long as nothing has to be written.
+        cannot_write = FAULTS.get(exc.errno or 0, str(exc.strerror))
+    plans = plan_project(args.layouts, settings)
+    todo = stale(plans, settings)
+    if not todo:
+        results = Results(settings, sys.stdout, started)
+        for lp in plans:
+            for p in outputs(lp):
+                results.up_to_date(p.task, p.output)
+        results.finish()
+        return EXIT_OK
+    if lock is None:
+        raise DfsbuildError(f"{settings.build_dir}: {cannot_write}; {len(todo)} outputs need "
+                            f"building ({todo[0].task} first)",
+                            hint="build elsewhere with --build-dir")
+    prepare(todo)
     from dfsbuild.engine.tasks import run_doit
 
-    settings = _settings(args)
-    plans = plan_project(args.layouts, settings)
-    status = run_doit(plans, settings, args.jobs)
+    status = run_doit(plans, settings, args.jobs, started)
     return EXIT_OK if status == 0 else EXIT_FAIL
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dfsbuild.engine.project import plan_project
+    from dfsbuild.engine.project import plan_project, prepare
 
     # Planning finds what loading cannot: overlaps, capacity, sizes of nested images.
-    for lp in plan_project(args.layouts, _settings(args)):
+    for lp in plan_project(args.layouts, settings_of(args), hints=False):
+        prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
         layout = lp.layout
         kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
         disk = ""
@@ -71,9 +110,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from dfsbuild.engine.project import plan_project
+    from dfsbuild.engine.project import plan_project, prepare
 
-    plans = plan_project(args.layouts, _settings(args))
+    plans = plan_project(args.layouts, settings_of(args), hints=False)
+    for lp in plans:
+        prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
     data = [p.to_json() for p in plans]
     if args.json:
         print_json(data if len(data) > 1 else data[0])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from dfsbuild import __version__
 from dfsbuild.cli.build import cmd_build, cmd_check, cmd_mkfs, cmd_plan
+from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.errors import DfsbuildError, FormatError
@@ -24,6 +25,23 @@ def _align(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if n < 16 or not is_power_of_two(n):
         raise argparse.ArgumentTypeError(f"{value}: must be a power of two of at least 16")
+    return n
+
+
+def _size(value: str) -> int:
+    try:
+        return parse_size(value)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _days(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days") from None
+    if not n >= 0:
+        raise argparse.ArgumentTypeError("at least 0 days")
     return n
 
 
@@ -51,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=description or help_)
         sp.set_defaults(func=func)
         return sp
+
+    def no_wait(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--no-wait", action="store_true",
+                        help="fail at once if another build holds the build directory, "
+                        "instead of waiting for it")
 
     def build_dirs(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--build-dir", metavar="DIR",
@@ -87,7 +110,52 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--explain", action="store_true",
                    help="say which input made each output be built (also $DFSBUILD_EXPLAIN=1)")
     b.add_argument("--json", action="store_true",
-                   help="print the outcome of every output as JSON instead of lines")
+                   help="print every output (task, path, outcome, reason, size, sha256, "
+                   "seconds) as one JSON document instead of lines")
+    b.add_argument("--force", action="store_true",
+                   help="rebuild every output, without restoring from the cache")
+    b.add_argument("--no-cache", action="store_true",
+                   help="neither restore from nor store in the cache (also "
+                   "$DFSBUILD_NO_CACHE=1)")
+    no_wait(b)
+    loud = b.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true",
+                      help="print only errors and warnings")
+    loud.add_argument("-v", "--verbose", action="store_true",
+                      help="also say why each output was built, and list those up to date")
+
+    cl = add("clean", cmd_clean, "remove the outputs of layouts (never the cache unless "
+             "--cache)", "Remove the build subdirectory of each layout (outputs of images "
+             "since renamed included) and its build state. The cache is kept unless --cache "
+             "is given. `doit clean` does the same for a dodo.py.")
+    cl.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                    help="layout files or directories of them (default: layouts/)")
+    build_dirs(cl)
+    cl.add_argument("--all", action="store_true",
+                    help="everything in the build directory but the cache, layouts since "
+                    "deleted included")
+    cl.add_argument("--cache", action="store_true", help="also empty the cache")
+    cl.add_argument("--json", action="store_true", help="list what was removed as JSON")
+    cl.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    no_wait(cl)
+
+    ca = add("cache", cmd_cache, "look after the output cache: stats, prune")
+    ca_sub = ca.add_subparsers(dest="action", metavar="ACTION", required=True)
+    st = ca_sub.add_parser("stats", help="entries, bytes, and when they were last used",
+                           description="How many entries the cache holds, their size, and "
+                           "when the least and most recently used were last used.")
+    pr = ca_sub.add_parser("prune", help="remove entries, least recently used first",
+                           description="Remove entries not used for DAYS days, then the least "
+                           "recently used until the cache holds at most SIZE; also "
+                           "leftovers of interrupted stores.")
+    pr.add_argument("--max-size", type=_size, metavar="SIZE",
+                    help="keep at most this much (e.g. 10GiB, 500MiB)")
+    pr.add_argument("--older-than", type=_days, metavar="DAYS",
+                    help="remove entries not used for this many days")
+    for sp in (st, pr):
+        sp.set_defaults(func=cmd_cache)
+        build_dirs(sp)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     c = add("check", cmd_check, "validate layouts without building (every rule, partition "
             "placement included)")
@@ -155,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``| head``): stop quietly, as other tools do.
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAIL
+    except OSError as exc:
+        # Faults of the machine (a full disk, a read-only directory) outside a build step.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAIL
     except RecursionError:
         print("error: the input is nested too deeply", file=sys.stderr)

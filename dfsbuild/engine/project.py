@@ -11,7 +11,7 @@ from pathlib import Path
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings
 from dfsbuild.errors import DfsbuildError, LayoutError
 from dfsbuild.layout.load import load_layouts
-from dfsbuild.plan import LayoutPlan, plan_layout
+from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
 from dfsbuild.trees.walk import describe_file, scan_tree
 
@@ -29,10 +29,19 @@ def find_layouts(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def plan_project(layout_paths: Sequence[str], settings: Settings) -> list[LayoutPlan]:
-    """Load, validate and plan every layout."""
+def plan_project(layout_paths: Sequence[str], settings: Settings,
+                 hints: bool = True) -> list[LayoutPlan]:
+    """Load, validate and key every layout. Plans of images and disks are made when asked
+    for (``prepare``); with ``hints``, an output that is current gives its recorded size, so
+    a disk around unchanged images never plans them."""
     layouts = load_layouts(find_layouts(layout_paths))
     digests = DigestCache(Path(settings.build_dir) / ".dfsbuild" / "digests.json")
+    state = settings.state
+
+    def known_size(task: str, key: str, output: str) -> int | None:
+        record = state.current(task, key, output)
+        return record.size if record is not None else None
+
     plans = []
     for layout in layouts:
         try:
@@ -40,6 +49,7 @@ def plan_project(layout_paths: Sequence[str], settings: Settings) -> list[Layout
                 layout, settings.build_dir,
                 lambda root, exclude: scan_tree(root, exclude, digests),
                 lambda path: describe_file(path, digests),
+                known_size if hints else None,
             ))
         except DfsbuildError as exc:
             if isinstance(exc, LayoutError):
@@ -49,3 +59,18 @@ def plan_project(layout_paths: Sequence[str], settings: Settings) -> list[Layout
     with contextlib.suppress(OSError):
         digests.save()
     return plans
+
+
+def prepare(outputs: Sequence[ImagePlan | DiskPlan]) -> None:
+    """Plan these outputs now, in this process: their errors are layout errors, and doit's
+    worker processes inherit the plans instead of making them again."""
+    for p in outputs:
+        try:
+            if isinstance(p, ImagePlan):
+                p.planned  # noqa: B018
+            else:
+                p.disk  # noqa: B018
+        except DfsbuildError as exc:
+            if isinstance(exc, LayoutError):
+                raise
+            raise LayoutError(p.layout_file, "", str(exc)) from None

@@ -1,31 +1,122 @@
-"""What a build prints: one line per output produced, failures as ``error:`` lines, a
-summary; or one JSON document."""
+"""What a build prints: a line when an output starts and when it is done, failures as
+``error:`` lines, a summary that counts planning; or, with ``--json``, one document with every
+output (task, path, outcome, reason, size, sha256, seconds). ``-q`` keeps only errors and
+warnings; ``-v`` adds the reasons and the outputs that were up to date."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
 
 from dfsbuild.engine.settings import Settings
+from dfsbuild.fileio.digest import sha256_fd
+
+OUTCOMES = ("built", "patched", "restored", "up_to_date", "failed")
+
+
+class Results:
+    """Every output's outcome, printed as it comes and summed up at the end."""
+
+    def __init__(self, settings: Settings, out: Any, started: float) -> None:
+        self.settings = settings
+        self.out = out
+        self.started = started
+        self.planned_at = time.monotonic()
+        self.rows: list[dict[str, object]] = []
+        self.errors: list[str] = []
+
+    def _say(self, line: str, level: int = 1) -> None:
+        if not self.settings.json and self.settings.verbosity >= level:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def starting(self, task: str) -> None:
+        self._say(f"building {task}")
+
+    def done(self, task: str, values: dict[str, Any]) -> None:
+        outcome = str(values.get("outcome") or "built")
+        row = {"task": task, "path": values.get("path"), "outcome": outcome,
+               "reason": values.get("reason", ""), "size": values.get("size"),
+               "sha256": values.get("sha256"), "seconds": values.get("seconds")}
+        self.rows.append(row)
+        size = values.get("size")
+        what = f"{outcome:<8} {task}"
+        if isinstance(size, int):
+            what += f"  {_size(size)} in {values.get('seconds', 0):.2f}s"
+        if self.settings.explain and values.get("reason"):
+            what += f"  ({values['reason']})"
+        self._say(what)
+
+    def up_to_date(self, task: str, output: str) -> None:
+        record = self.settings.state.load(task)
+        sha = record.sha256 if record is not None else None
+        size = record.size if record is not None else None
+        if self.settings.json and sha is None and size is not None:
+            sha = _hash(output, size)
+        self.rows.append({"task": task, "path": output, "outcome": "up_to_date", "reason": "",
+                          "size": size, "sha256": sha, "seconds": 0.0})
+        self._say(f"current  {task}", level=2)
+
+    def failed(self, task: str, output: str | None, message: str) -> None:
+        self.rows.append({"task": task, "path": output, "outcome": "failed",
+                          "reason": message, "size": None, "sha256": None, "seconds": None})
+        self.errors.append(f"error: {task}: {message}")
+
+    def error(self, message: str) -> None:
+        self.errors.append(f"error: {message}")
+
+    def finish(self) -> None:
+        for err in self.errors:
+            sys.stderr.write(err + "\n")
+        now = time.monotonic()
+        planning = self.planned_at - self.started
+        total = now - self.started
+        counts = {k: sum(1 for r in self.rows if r["outcome"] == k) for k in OUTCOMES}
+        if self.settings.json:
+            data: dict[str, object] = {
+                k: [r["task"] for r in self.rows if r["outcome"] == k] for k in OUTCOMES}
+            data.update(outputs=self.rows, planning_seconds=round(planning, 3),
+                        seconds=round(total, 3),
+                        reasons={str(r["task"]): r["reason"] for r in self.rows
+                                 if r["outcome"] not in ("up_to_date", "failed")})
+            self.out.write(json.dumps(data, indent=2) + "\n")
+            return
+        self._say(f"dfsbuild: {counts['built']} built, {counts['patched']} patched, "
+                  f"{counts['restored']} restored from cache, {counts['up_to_date']} up to "
+                  f"date, {counts['failed']} failed (planning {planning:.2f}s, total "
+                  f"{total:.2f}s)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 1 << 20 else f"{n / 1024:.1f} KiB"
+
+
+def _hash(path: str, size: int) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return sha256_fd(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 class Reporter:
-    """One line per output produced, failures as ``error:`` lines, and a summary at the end.
+    """doit's reporter interface, implemented whole (doit calls these by name), over Results."""
 
-    doit's reporter interface, implemented whole (doit calls these by name)."""
-
-    desc = "dfsbuild: one line per output and a summary"
+    desc = "dfsbuild: a line per output and a summary"
     settings = Settings("build", "build/.cache")
+    started_at: float | None = None
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
-        self.outstream = outstream
-        self.names: dict[str, list[str]] = {"built": [], "restored": [], "up_to_date": [],
-                                            "failed": []}
-        self.reasons: dict[str, str] = {}
-        self.started = time.monotonic()
-        self._errors: list[str] = []
+        started = self.started_at if self.started_at is not None else time.monotonic()
+        self.results = Results(self.settings, outstream, started)
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:
         pass
@@ -34,51 +125,30 @@ class Reporter:
         pass
 
     def execute_task(self, task: Any) -> None:
-        pass
+        self.results.starting(task.name)
 
     def teardown_task(self, task: Any) -> None:
         pass
 
     def cleanup_error(self, exception: Any) -> None:
-        self._errors.append(f"error: {exception.get_msg().strip()}\n")
+        self.results.error(exception.get_msg().strip())
 
     def skip_uptodate(self, task: Any) -> None:
-        self.names["up_to_date"].append(task.name)
+        self.results.up_to_date(task.name, task.targets[0] if task.targets else "")
 
     def skip_ignore(self, task: Any) -> None:
         pass
 
     def add_success(self, task: Any) -> None:
-        values = getattr(task, "values", None) or {}
-        outcome = "restored" if values.get("outcome") == "restored" else "built"
-        self.names[outcome].append(task.name)
-        self.reasons[task.name] = str(values.get("reason", ""))
-        if self.settings.json:
-            return
-        line = f"{outcome:<8} {task.name}"
-        if self.settings.explain and values.get("reason"):
-            line += f"  ({values['reason']})"
-        self.outstream.write(line + "\n")
-        self.outstream.flush()
+        self.results.done(task.name, getattr(task, "values", None) or {})
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        self.names["failed"].append(task.name)
         message = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
-        self._errors.append(f"error: {task.name}: {message.strip()}\n")
+        self.results.failed(task.name, task.targets[0] if task.targets else None,
+                            message.strip())
 
     def runtime_error(self, msg: str) -> None:
-        self._errors.append(f"error: {msg.strip()}\n")
+        self.results.error(msg.strip())
 
     def complete_run(self) -> None:
-        for err in self._errors:
-            sys.stderr.write(err)
-        seconds = time.monotonic() - self.started
-        if self.settings.json:
-            data = {**self.names, "reasons": self.reasons, "seconds": round(seconds, 3)}
-            self.outstream.write(json.dumps(data, indent=2) + "\n")
-            return
-        n = {k: len(v) for k, v in self.names.items()}
-        self.outstream.write(
-            f"dfsbuild: {n['built']} built, {n['restored']} restored from cache, "
-            f"{n['up_to_date']} up to date, {n['failed']} failed ({seconds:.2f}s)\n"
-        )
+        self.results.finish()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ DEFAULT_BUILD_DIR = "build"
 CACHE_ENV = "DFSBUILD_CACHE_DIR"
 BUILD_ENV = "DFSBUILD_BUILD_DIR"
 EXPLAIN_ENV = "DFSBUILD_EXPLAIN"
+NO_CACHE_ENV = "DFSBUILD_NO_CACHE"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -37,14 +39,22 @@ class Settings:
     cache_dir: str
     explain: bool = False
     json: bool = False
+    force: bool = False            # rebuild every output, without asking the cache
+    no_cache: bool = False         # neither read nor write the cache
+    verbosity: int = 1             # 0: errors only, 1: a line per output, 2: and why
+    live: bool = False             # a live progress line on the terminal
 
     @classmethod
     def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
-                 explain: bool = False, json: bool = False) -> Settings:
+                 explain: bool = False, json: bool = False, force: bool = False,
+                 no_cache: bool = False, verbosity: int = 1) -> Settings:
         build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
-        explain = explain or env_flag(EXPLAIN_ENV)
-        return cls(os.path.abspath(build), os.path.abspath(cache), explain, json)
+        explain = explain or verbosity > 1 or env_flag(EXPLAIN_ENV)
+        no_cache = no_cache or env_flag(NO_CACHE_ENV)
+        live = verbosity > 0 and not json and sys.stderr.isatty()
+        return cls(os.path.abspath(build), os.path.abspath(cache), explain, json, force,
+                   no_cache, verbosity, live)
 
     @property
     def state(self) -> StateStore:

@@ -1,11 +1,34 @@
-"""What the last successful build of each output recorded: its key, its file's stat, and the
-key material (for ``--explain``). Kept under ``BUILD/.dfsbuild/state``."""
+"""What the last build of each output recorded: its key, its file's identity (size, mtime,
+inode) and sha256, and the key material (for ``--explain``). Kept under
+``BUILD/.dfsbuild/state``, one small JSON file per output, each replaced atomically.
+
+A record marked ``in_progress`` (written before an output is patched in place) never counts as
+current. A record that cannot be read is set aside with a warning and the output rebuilt.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from dfsbuild.errors import warn
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: str
+    size: int
+    mtime_ns: int
+    ino: int
+    sha256: str | None = None
+    in_progress: bool = False
+    frame: dict[str, object] = field(default_factory=dict)   # disks: what a patch may reuse
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 class StateStore:
@@ -13,31 +36,74 @@ class StateStore:
         self.root = root
 
     def _paths(self, task: str) -> tuple[Path, Path]:
-        safe = task.replace("/", "_").replace(":", "__")
+        safe = _safe(task)
         return self.root / f"{safe}.json", self.root / f"{safe}.material.json"
 
-    def is_current(self, task: str, key: str, output: str) -> bool:
-        """True if ``output`` is what the build of ``key`` left, untouched since."""
+    def forget_layout(self, layout: str) -> None:
+        """Every record of a layout's outputs, those of images since renamed included."""
+        for pattern in (f"{_safe(layout)}__image.*", f"{_safe(layout)}__disk.*"):
+            for p in self.root.glob(pattern):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+    def load(self, task: str) -> Record | None:
         state_path, _ = self._paths(task)
         try:
-            state = json.loads(state_path.read_text())
-            st = os.stat(output)
-        except (OSError, ValueError):
-            return False
-        return bool(
-            state.get("key") == key
-            and state.get("size") == st.st_size
-            and state.get("mtime_ns") == st.st_mtime_ns
-            and state.get("ino") == st.st_ino
-        )
+            text = state_path.read_bytes()
+        except OSError:
+            return None
+        try:
+            data = json.loads(text)
+            record = Record(**data) if isinstance(data, dict) else None
+            if record is None or not isinstance(record.key, str) or not all(
+                    isinstance(v, int) for v in (record.size, record.mtime_ns, record.ino)):
+                raise ValueError("not a state record")
+        except (ValueError, TypeError):
+            aside = state_path.with_name(state_path.name + ".corrupt")
+            with contextlib.suppress(OSError):
+                os.replace(state_path, aside)
+            warn(f"{state_path}: unreadable build state, set aside as {aside.name}; "
+                 f"{task} will be rebuilt")
+            return None
+        return record
 
-    def record(self, task: str, key: str, output: str, material: dict[str, object]) -> None:
+    def current(self, task: str, key: str, output: str) -> Record | None:
+        """The record if ``output`` is what the build of ``key`` left, untouched since."""
+        record = self.load(task)
+        if record is None or record.key != key or record.in_progress:
+            return None
+        try:
+            st = os.stat(output, follow_symlinks=False)
+        except OSError:
+            return None
+        return record if record.matches(st) else None
+
+    def is_current(self, task: str, key: str, output: str) -> bool:
+        return self.current(task, key, output) is not None
+
+    def record(self, task: str, key: str, st: os.stat_result, sha256: str | None,
+               material: dict[str, object] | None = None,
+               frame: dict[str, object] | None = None) -> Record:
         state_path, material_path = self._paths(task)
         self.root.mkdir(parents=True, exist_ok=True)
-        st = os.stat(output)
-        _write(material_path, json.dumps(material, sort_keys=True))
-        _write(state_path, json.dumps({"key": key, "size": st.st_size,
-                                       "mtime_ns": st.st_mtime_ns, "ino": st.st_ino}))
+        if material is not None:
+            _write(material_path, json.dumps(material, sort_keys=True))
+        rec = Record(key, st.st_size, st.st_mtime_ns, st.st_ino, sha256, False, frame or {})
+        _write(state_path, json.dumps(asdict(rec)))
+        return rec
+
+    def begin_patch(self, task: str, record: Record) -> None:
+        """Mark the output as being rewritten in place: until the next ``record`` it is not
+        current, whatever its stat says."""
+        state_path, _ = self._paths(task)
+        data = asdict(record)
+        data["in_progress"] = True
+        _write(state_path, json.dumps(data))
+
+    def forget(self, task: str) -> None:
+        for p in self._paths(task):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
     def previous_material(self, task: str) -> dict[str, object] | None:
         _, material_path = self._paths(task)
@@ -48,9 +114,14 @@ class StateStore:
         return data if isinstance(data, dict) else None
 
 
+def _safe(task: str) -> str:
+    return task.replace("/", "_").replace(":", "__")
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    with open(tmp, "w") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -1,43 +1,159 @@
-"""The one-output build step: restore from the cache when it holds the key, else write the
-output and store it; record what was produced. Faults become DfsbuildErrors, never
-tracebacks."""
+"""The one-output build step: restore from the cache, patch in place, or write; check that
+what went in is what was hashed; store; record. Faults become DfsbuildErrors, never
+tracebacks, and never leave a half-written output or a wrong cache entry behind.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass, field
 
+from dfsbuild.engine.cache import BadEntry
+from dfsbuild.engine.progress import Progress
 from dfsbuild.engine.settings import Settings
-from dfsbuild.engine.state import explain
-from dfsbuild.errors import DfsbuildError
-from dfsbuild.fileio.atomic import place_file, remove_stale_temporaries
+from dfsbuild.engine.state import Record, StateStore, explain
+from dfsbuild.errors import DfsbuildError, InputError, warn
+from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
+from dfsbuild.fileio.digest import sha256_fd
+from dfsbuild.trees.inputs import Input, check_inputs
 
 FAULTS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
-          errno.EACCES: "permission denied", errno.EFBIG: "the file system cannot hold a file "
-          "that large", errno.EDQUOT: "disk quota exceeded"}
+          errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+          errno.EFBIG: "the file system cannot hold a file that large",
+          errno.EDQUOT: "disk quota exceeded"}
+
+Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
 
 
-def produce(task: str, key: str, output: str, material: dict[str, object], settings: Settings,
-            write: Callable[[], None]) -> dict[str, str]:
+@dataclass(slots=True)
+class Job:
+    task: str
+    key: str
+    output: str
+    material: dict[str, object]
+    write: Callable[[int], None]             # fills the empty file open on the descriptor
+    inputs: tuple[Input, ...] = ()
+    sources: tuple[Source, ...] = ()
+    cacheable: bool = True
+    # Disks: the frame a later patch compares with, and the patch itself (True if done).
+    frame: Callable[[], dict[str, object]] | None = None
+    patch: Callable[[int, Record], bool] | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def produce(job: Job, settings: Settings) -> dict[str, object]:
+    start = time.monotonic()
     state = settings.state
-    reason = ""
     try:
+        reason = ""
         if settings.explain or settings.json:  # the old manifest can be large: read on demand
-            reason = explain(state.previous_material(task), material, output)
-        remove_stale_temporaries(output)
-        cached = settings.cache.lookup(key)
-        if cached is not None:
-            place_file(str(cached), output)
-            outcome = "restored"
-        else:
-            write()
-            settings.cache.store(key, Path(output))
-            outcome = "built"
-        state.record(task, key, output, material)
+            reason = explain(state.previous_material(job.task), job.material, job.output)
+        # Run although current: forced (``--force``, ``doit -a``), so the cache is not asked.
+        forced = settings.force or state.current(job.task, job.key, job.output) is not None
+        if forced:
+            reason = "forced"
+        remove_stale_temporaries(job.output)
+        use_cache = job.cacheable and not settings.no_cache
+        outcome = ""
+        record: Record | None = None
+        with Progress(job.task, settings) as progress:
+            if use_cache and not forced:
+                record = _restore(job, settings, progress)
+                outcome = "restored" if record is not None else ""
+            if record is None and job.patch is not None and not forced:
+                record = _patch(job, state, settings)
+                outcome = "patched" if record is not None else ""
+            if record is None:
+                record = _write(job, settings, use_cache, progress)
+                outcome = "built"
     except OSError as exc:
-        what = FAULTS.get(exc.errno or 0, exc.strerror or str(exc))
-        where = exc.filename if isinstance(exc.filename, str) else os.path.dirname(output)
-        raise DfsbuildError(f"{where}: {what}; {output} was left as it was") from None
-    return {"outcome": outcome, "reason": reason}
+        raise _fault(exc, job.output) from None
+    sha = record.sha256
+    if sha is None and settings.json:
+        sha = _hash_output(job.output, record.size)
+    return {"outcome": outcome, "reason": reason, "path": job.output, "size": record.size,
+            "sha256": sha, "seconds": round(time.monotonic() - start, 3)}
+
+
+def _restore(job: Job, settings: Settings, progress: Progress) -> Record | None:
+    with TempOutput(job.output) as out:
+        progress.watch(out.tmp)
+        try:
+            entry = settings.cache.restore(job.key, out.fd)
+        except BadEntry as exc:
+            warn(f"cache entry {job.key[:16]} for {job.task} is damaged ({exc}); dropped, "
+                 "building instead")
+            return None
+        if entry is None:
+            return None
+        st = out.commit()
+    return settings.state.record(job.task, job.key, st, entry.sha256, job.material)
+
+
+def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
+    """Rewrite only what changed, in place, when the output on disk is the one the state
+    recorded and not shared with another name."""
+    assert job.patch is not None and job.frame is not None
+    old = state.load(job.task)
+    if old is None or old.in_progress or not old.frame:
+        return None
+    try:
+        fd = os.open(job.output, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not old.matches(st) or st.st_nlink != 1:
+            return None
+        state.begin_patch(job.task, old)       # an interrupted patch is never current
+        if not job.patch(fd, old):
+            state.forget(job.task)
+            return None
+        check_inputs(job.inputs)
+        _check_sources(state, job.sources)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return state.record(job.task, job.key, st, None, job.material, job.frame())
+
+
+def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress) -> Record:
+    with TempOutput(job.output) as out:
+        progress.watch(out.tmp)
+        job.write(out.fd)
+        check_inputs(job.inputs)
+        _check_sources(settings.state, job.sources)
+        size = os.fstat(out.fd).st_size
+        sha = sha256_fd(out.fd, size) if use_cache or settings.json else None
+        if use_cache and sha is not None:
+            try:
+                settings.cache.store(job.key, out.fd, size, sha)
+            except OSError as exc:
+                warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
+                     f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
+        st = out.commit()
+    frame = job.frame() if job.frame is not None else None
+    return settings.state.record(job.task, job.key, st, sha, job.material, frame)
+
+
+def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:
+    for task, key, output in sources:
+        if state.current(task, key, output) is None:
+            raise InputError(f"{output}: changed during the build; build again")
+
+
+def _hash_output(path: str, size: int) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return sha256_fd(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _fault(exc: OSError, output: str) -> DfsbuildError:
+    what = FAULTS.get(exc.errno or 0, exc.strerror or str(exc))
+    where = exc.filename if isinstance(exc.filename, str) else os.path.dirname(output)
+    return DfsbuildError(f"{where}: {what}; {output} was left as it was")

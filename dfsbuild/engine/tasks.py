@@ -1,13 +1,13 @@
 """doit tasks from layout plans: the only module that imports doit.
 
 Used by a repository's ``dodo.py`` (see the one at the top of this project) and by
-``dfsbuild build``, which embeds doit. Up-to-date is decided by content keys (cache.py); the
-work of each task is the one-output build step (step.py).
+``dfsbuild build``, which embeds doit when something has to be produced. Up-to-date is
+decided by content keys and the state (state.py); the work of each task is the one-output
+build step (step.py); ``doit clean`` removes what ``dfsbuild clean`` removes.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,31 +17,29 @@ from doit.doit_cmd import DoitMain
 from doit.exceptions import TaskFailed
 from doit.loader import generate_tasks
 
-from dfsbuild.engine.project import plan_project
+from dfsbuild.engine.jobs import clean_layout, disk_job, image_job, outputs, stale
+from dfsbuild.engine.lock import BuildLock
+from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.reporter import Reporter
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings
 from dfsbuild.engine.step import produce
-from dfsbuild.engine.write import write_disk, write_image
+from dfsbuild.engine.workdir import doit_db
 from dfsbuild.errors import DfsbuildError
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
 
 # -- actions (run in doit workers) ---------------------------------------------------------------
 
-def run_image(plan: ImagePlan, lp: LayoutPlan, settings: Settings) -> Any:
+def run_output(plan: ImagePlan | DiskPlan, lp: LayoutPlan, settings: Settings) -> Any:
+    job = image_job(plan, lp) if isinstance(plan, ImagePlan) else disk_job(plan, lp)
     try:
-        return produce(plan.task, plan.key, plan.output, plan.material, settings,
-                       lambda: write_image(plan))
+        return produce(job, settings)
     except DfsbuildError as exc:
         return TaskFailed(str(exc))
 
 
-def run_disk(plan: DiskPlan, lp: LayoutPlan, settings: Settings) -> Any:
-    sizes = {name: p.size_bytes for name, p in lp.images.items()}
-    try:
-        return produce(plan.task, plan.key, plan.output, plan.material, settings,
-                       lambda: write_disk(plan, lp.outputs(), sizes))
-    except DfsbuildError as exc:
-        return TaskFailed(str(exc))
+def run_clean(lp: LayoutPlan, settings: Settings) -> None:
+    for path in clean_layout(lp.layout.name, lp.build_dir, settings):
+        print(f"removed {path}")
 
 
 # -- task dictionaries ---------------------------------------------------------------------------
@@ -54,48 +52,55 @@ class UpToDate:
 
     def __call__(self, task: Any = None, values: Any = None) -> bool:
         settings, name, key, output = self.args
-        return settings.state.is_current(name, key, output)
+        return not settings.force and settings.state.is_current(name, key, output)
 
 
 def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str, Any]]:
-    def task(plan: ImagePlan | DiskPlan, doc: str, action: Any, inner: list[str],
-             lp: LayoutPlan) -> dict[str, Any]:
-        return {
-            "basename": plan.task,
-            "doc": doc,
-            "actions": [(action, [plan, lp, settings])],
-            "targets": [plan.output],
-            "task_dep": [lp.images[name].task for name in inner],
-            "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output)],
-            "verbosity": 2,
-        }
-
     for lp in plans:
-        for plan in lp.images.values():
-            yield task(plan, f"{plan.spec.type} image {plan.spec.name} of {lp.layout.path}",
-                       run_image, list(plan.deps), lp)
-        if lp.disk is not None:
-            yield task(lp.disk, f"{lp.disk.table} disk of {lp.layout.path}", run_disk,
-                       lp.disk.images, lp)
+        first = True
+        for plan in outputs(lp):
+            if isinstance(plan, ImagePlan):
+                doc = f"{plan.spec.type} image {plan.spec.name} of {lp.layout.path}"
+                inner = list(plan.deps)
+            else:
+                doc = f"{plan.table} disk of {lp.layout.path}"
+                inner = list(plan.images)
+            yield {
+                "basename": plan.task,
+                "doc": doc,
+                "actions": [(run_output, [plan, lp, settings])],
+                "targets": [plan.output],
+                "task_dep": [lp.images[name].task for name in inner],
+                "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output)],
+                # The layout's first task cleans the whole layout: stale outputs too.
+                "clean": [(run_clean, [lp, settings])] if first else [],
+                "verbosity": 2,
+            }
+            first = False
 
 
 def doit_config(settings: Settings | None = None) -> dict[str, Any]:
     s = settings or Settings.from_env()
-    os.makedirs(s.build_dir, exist_ok=True)
     return {
-        "dep_file": os.path.join(s.build_dir, ".doit.db"),
-        "backend": "json",
+        "dep_file": doit_db(s.build_dir),
+        "backend": "sqlite3",
         "reporter": type("BoundReporter", (Reporter,), {"settings": s}),
         "verbosity": 2,
     }
 
 
+_LOCKS: list[BuildLock] = []
+
+
 def layout_tasks(paths: Sequence[str] = (DEFAULT_LAYOUT_DIR,),
                  settings: Settings | None = None) -> Iterator[dict[str, Any]]:
-    """Task dicts for a ``dodo.py``: ``yield from layout_tasks(["layouts"])``."""
+    """Task dicts for a ``dodo.py``: ``yield from layout_tasks(["layouts"])``. Holds the build
+    directory's lock until doit exits."""
     s = settings or Settings.from_env()
     try:
+        _LOCKS.append(BuildLock.acquire(s.build_dir))
         plans = plan_project(paths, s)
+        prepare(stale(plans, s))
     except DfsbuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         if exc.hint:
@@ -107,16 +112,20 @@ def layout_tasks(paths: Sequence[str] = (DEFAULT_LAYOUT_DIR,),
 # -- embedding doit ----------------------------------------------------------------------------
 
 class Loader(TaskLoader2):  # type: ignore[misc]
-    def __init__(self, plans: list[LayoutPlan], settings: Settings) -> None:
+    def __init__(self, plans: list[LayoutPlan], settings: Settings, started: float) -> None:
         super().__init__()
         self.plans = plans
         self.settings = settings
+        self.started = started
 
     def setup(self, opt_values: dict[str, Any]) -> None:
         pass
 
     def load_doit_config(self) -> dict[str, Any]:
-        return doit_config(self.settings)
+        config = doit_config(self.settings)
+        config["reporter"] = type("BoundReporter", (Reporter,), {"settings": self.settings,
+                                                                 "started_at": self.started})
+        return config
 
     def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
         tasks: list[Any] = []
@@ -125,9 +134,9 @@ class Loader(TaskLoader2):  # type: ignore[misc]
         return tasks
 
 
-def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int = 1) -> int:
+def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int, started: float) -> int:
     """Run the build of every planned output through doit; returns doit's exit status."""
     args = ["run"]
     if jobs > 1:
         args += ["-n", str(jobs), "-P", "process"]
-    return int(DoitMain(Loader(plans, settings)).run(args))
+    return int(DoitMain(Loader(plans, settings, started)).run(args))

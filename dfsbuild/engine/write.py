@@ -1,41 +1,104 @@
 """Writing one output from its plan: an image through its type's writer, a disk by placing
-its table structures and copying its images into their partitions. Every output is written
-to a temporary file and renamed into place."""
+its table structures and copying its images into their partitions; and patching a disk in
+place when only some of its images changed. Each writes into an open file descriptor; the
+step (step.py) owns the file."""
 
 from __future__ import annotations
 
 import os
 
 from dfsbuild.errors import InputError
-from dfsbuild.fileio.atomic import atomic_output
-from dfsbuild.fileio.copy import copy_file_sparse
+from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range
 from dfsbuild.fileio.sink import Sink
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.plan import DiskPlan, ImagePlan
 
+_ZEROS = bytes(BUFFER)
 
-def write_image(plan: ImagePlan) -> None:
+
+def write_image(plan: ImagePlan, fd: int) -> None:
     t = IMAGE_TYPES[plan.spec.type]
-    with atomic_output(plan.output) as fd:
-        sink = Sink(fd, 0, plan.size_bytes)
-        t.write(plan.planned, sink)
-        sink.close()
+    sink = Sink(fd, 0, plan.size_bytes)
+    t.write(plan.planned, sink)
+    sink.close()
 
 
-def write_disk(plan: DiskPlan, outputs: dict[str, str], sizes: dict[str, int]) -> None:
+def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:
     """Table structures at their LBAs, each image copied into place keeping holes;
     everything else stays a hole."""
     disk = plan.disk
-    with atomic_output(plan.output) as fd:
-        os.ftruncate(fd, disk.size_bytes)
-        for lba, data in disk.structures:
-            os.pwrite(fd, data, lba * disk.sector_size)
-        for offset, name, room in disk.contents():
-            source = outputs[name]
+    os.ftruncate(fd, disk.size_bytes)
+    for lba, data in disk.structures:
+        os.pwrite(fd, data, lba * disk.sector_size)
+    for offset, name, room in disk.contents():
+        _copy_image(images[name], fd, offset, room, sparse=True)
+
+
+def disk_frame(plan: DiskPlan, images: dict[str, ImagePlan]) -> dict[str, object]:
+    """What a later patch compares: the disk's size, where its structures are, and which
+    image (key and size) fills each region."""
+    disk = plan.disk
+    return {
+        "size": disk.size_bytes,
+        "sector_size": disk.sector_size,
+        "structures": [[lba, len(data)] for lba, data in disk.structures],
+        "regions": [[offset, room, images[name].key, images[name].size_bytes]
+                    for offset, name, room in disk.contents()],
+    }
+
+
+def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
+               old: dict[str, object]) -> bool:
+    """Rewrite, in the disk open on ``fd`` (which holds the disk ``old`` describes), the
+    table structures and the regions whose image changed. False (nothing written) when the
+    frame moved: then only a full write is right."""
+    new = disk_frame(plan, images)
+    old_regions, new_regions = old.get("regions"), new["regions"]
+    assert isinstance(new_regions, list)
+    if (not isinstance(old_regions, list) or len(old_regions) != len(new_regions)
+            or any(k != "regions" and old.get(k) != v for k, v in new.items())
+            or any(not isinstance(o, list) or o[:2] != n[:2]
+                   for o, n in zip(old_regions, new_regions, strict=True))):
+        return False
+    disk = plan.disk
+    for lba, data in disk.structures:
+        os.pwrite(fd, data, lba * disk.sector_size)
+    contents = disk.contents()
+    for (offset, name, room), o, n in zip(contents, old_regions, new_regions, strict=True):
+        if o[2:] == n[2:]:
+            continue
+        _copy_image(images[name], fd, offset, room, sparse=False)
+        old_size, new_size = int(o[3]), int(n[3])
+        _zero(fd, offset + new_size, max(0, min(old_size, room) - new_size))
+    return True
+
+
+def _copy_image(image: ImagePlan, fd: int, offset: int, room: int, sparse: bool) -> None:
+    """The image's output into ``[offset, offset + room)``. Sparse: holes stay holes (a fresh
+    file); else every byte is written (a region that held something else)."""
+    source, size = image.output, image.size_bytes
+    if size > room:
+        raise InputError(f"{source}: {size} bytes, more than the {room} planned")
+    try:
+        if sparse:
+            found = copy_file_sparse(source, fd, offset, size)
+        else:
+            src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                found = copy_file_sparse(source, fd, offset, sizes[name])
-            except OSError as exc:
-                raise InputError(f"{source}: cannot read: {exc.strerror}") from None
-            if found != sizes[name] or found > room:
-                raise InputError(f"{source}: {found} bytes, planned {sizes[name]} (the image "
-                                 "changed after planning)")
+                found = os.fstat(src).st_size
+                if found == size:
+                    copy_range(src, fd, size, offset, source)
+            finally:
+                os.close(src)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+    if found != size:
+        raise InputError(f"{source}: {found} bytes, planned {size} (the image changed after "
+                         "planning)")
+
+
+def _zero(fd: int, offset: int, length: int) -> None:
+    while length > 0:
+        n = os.pwrite(fd, _ZEROS[:min(length, BUFFER)], offset)
+        offset += n
+        length -= n

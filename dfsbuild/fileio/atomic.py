@@ -11,7 +11,6 @@ import stat
 from collections.abc import Iterator
 
 from dfsbuild.errors import InputError
-from dfsbuild.fileio.copy import link_or_copy
 
 TMP_MARK = ".dfsbuild-tmp-"
 
@@ -40,39 +39,62 @@ def _temporary(path: str) -> str:
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[int]:
     """A file descriptor on a temporary file that replaces ``path`` only on success."""
-    check_output_path(path)
-    tmp = _temporary(path)
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            yield fd
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with TempOutput(path) as out:
+        yield out.fd
+        out.commit()
 
 
-def place_file(source: str, path: str) -> None:
-    """Put ``source``'s bytes at ``path`` atomically (a hard link where possible)."""
-    tmp = _temporary(path)
-    with contextlib.suppress(OSError):
-        os.unlink(tmp)
+class TempOutput:
+    """A temporary file beside ``path``, renamed over it by ``commit``; ``discard`` (or
+    leaving the ``with`` block without committing) removes it and leaves ``path`` as it was."""
+
+    def __init__(self, path: str) -> None:
+        check_output_path(path)
+        self.path = path
+        self.tmp = _temporary(path)
+        self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        self.committed = False
+
+    def commit(self) -> os.stat_result:
+        """Rename the temporary into place; returns the output's stat."""
+        st = os.fstat(self.fd)
+        os.replace(self.tmp, self.path)
+        self.committed = True
+        return st
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if not self.committed:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+    def __enter__(self) -> TempOutput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+
+def _alive(pid: int) -> bool:
     try:
-        link_or_copy(source, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def remove_stale_temporaries(path: str) -> None:
-    """Delete temporaries an interrupted build left beside ``path``."""
+    """Delete temporaries that interrupted builds left beside ``path``: only those whose
+    owner (the process id in the name) is gone."""
     directory, name = os.path.split(os.path.abspath(path))
-    for stale in glob.glob(os.path.join(glob.escape(directory),
-                                        f".{glob.escape(name)}{TMP_MARK}*")):
+    prefix = f".{name}{TMP_MARK}"
+    for stale in glob.glob(os.path.join(glob.escape(directory), f"{glob.escape(prefix)}*")):
+        owner = os.path.basename(stale)[len(prefix):]
+        if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            continue
         with contextlib.suppress(OSError):
             os.unlink(stale)

@@ -46,23 +46,31 @@ def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
         size = os.fstat(src).st_size
         if expected is not None and size != expected:
             return size
-        if dst_offset == 0:
-            os.ftruncate(dst_fd, size)
-        pos = 0
-        while pos < size:
-            try:
-                data_start = os.lseek(src, pos, os.SEEK_DATA)
-            except OSError:
-                break  # only a hole is left
-            try:
-                hole_start = os.lseek(src, data_start, os.SEEK_HOLE)
-            except OSError:
-                hole_start = size
-            _copy_span(src, dst_fd, data_start, hole_start - data_start, dst_offset)
-            pos = hole_start
+        copy_file_sparse_fd(src, dst_fd, size, dst_offset)
         return size
     finally:
         os.close(src)
+
+
+def copy_file_sparse_fd(src: int, dst_fd: int, size: int, dst_offset: int = 0) -> None:
+    """Copy ``size`` bytes of the open file ``src`` into ``dst_fd`` at ``dst_offset``, data
+    extents only (at offset 0 the destination is first sized to ``size``)."""
+    if dst_offset == 0:
+        os.ftruncate(dst_fd, size)
+    pos = 0
+    while pos < size:
+        try:
+            data_start = os.lseek(src, pos, os.SEEK_DATA)
+        except OSError:
+            break  # only a hole is left
+        if data_start >= size:
+            break
+        try:
+            hole_start = min(os.lseek(src, data_start, os.SEEK_HOLE), size)
+        except OSError:
+            hole_start = size
+        _copy_span(src, dst_fd, data_start, hole_start - data_start, dst_offset)
+        pos = hole_start
 
 
 def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None:
@@ -78,21 +86,3 @@ def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None
         if n == 0:
             raise InternalError("source file shrank while being copied")
         done += n
-
-
-def link_or_copy(source: str, dest: str) -> None:
-    """Make ``dest`` (which must not exist) hold ``source``'s bytes: a hard link where the
-    filesystem allows, else a sparse copy."""
-    try:
-        os.link(source, dest)
-        return
-    except OSError:
-        pass
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        copy_file_sparse(source, fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(dest)
-        raise
-    os.close(fd)

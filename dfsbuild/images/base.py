@@ -13,7 +13,7 @@ from dfsbuild.fileio.source import ByteSource
 from dfsbuild.layout.model import ImageSpec
 from dfsbuild.layout.settings import Context, Setting, build_options, read_settings
 from dfsbuild.layout.table import Table
-from dfsbuild.trees.fstree import FsNode
+from dfsbuild.trees.fstree import FsNode, manifest
 from dfsbuild.trees.walk import TreeEntry
 
 # Which content keys a type takes: a host tree, single files, exclude patterns, special files.
@@ -42,7 +42,6 @@ class PlannedImage:
 
     data: Any                          # the type's own plan, opaque to everyone else
     size_bytes: int
-    manifest: list[list[object]]       # what shapes the bytes (enters the cache key)
     files: int = 0
     facts: dict[str, object] = field(default_factory=dict)   # shown by ``plan``
 
@@ -65,6 +64,11 @@ class ImageType:
     def host_files(self, options: Any) -> tuple[tuple[str, str], ...]:
         """(key, host path) of the single host files the options name, checked at load."""
         return ()
+
+    def manifest(self, job: ImageJob) -> list[list[object]]:
+        """Everything about the inputs that shapes the bytes (enters the content key); cheap:
+        the build computes it for every image, and plans only those whose key changed."""
+        return manifest(job.root) if job.root is not None else []
 
     def plan(self, job: ImageJob) -> PlannedImage:
         raise NotImplementedError

@@ -36,8 +36,11 @@ class RawType(ImageType):
     def plan(self, job: ImageJob) -> PlannedImage:
         opts: RawOptions = job.spec.options
         entry = job.describe(opts.file)
-        return PlannedImage(RawPlan(opts.file, entry.size_bytes), entry.size_bytes,
-                            [["", "file", 0, entry.digest]], 1)
+        return PlannedImage(RawPlan(opts.file, entry.size_bytes), entry.size_bytes, 1)
+
+    def manifest(self, job: ImageJob) -> list[list[object]]:
+        opts: RawOptions = job.spec.options
+        return [["", "file", 0, job.describe(opts.file).digest]]
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
         plan: RawPlan = planned.data

@@ -40,6 +40,7 @@ class TreeEntry:
     major: int = 0            # devices
     minor: int = 0
     inode: tuple[int, int] | None = None  # (st_dev, st_ino) of files with more than one link
+    stamp: tuple[int, int, int, int] | None = None  # regular files: size, mtime, ctime, inode
 
 
 def _sort_key(entry: os.DirEntry[str]) -> bytes:
@@ -105,7 +106,7 @@ def describe(host_path: str, relpath: str, cache: DigestCache) -> TreeEntry:
             inode = (st.st_dev, st.st_ino) if st.st_nlink > 1 else None
             return TreeEntry(
                 relpath, kind, mode, st.st_size, host_path, cache.digest(host_path, st),
-                inode=inode,
+                inode=inode, stamp=stamp_of(st),
             )
         if kind == "symlink":
             target = os.readlink(host_path)
@@ -131,4 +132,10 @@ def describe_file(host_path: str, cache: DigestCache) -> TreeEntry:
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"{host_path}: not a regular file")
     return TreeEntry(os.path.basename(host_path), "file", stat.S_IMODE(st.st_mode), st.st_size,
-                     host_path, cache.digest(host_path, st))
+                     host_path, cache.digest(host_path, st), stamp=stamp_of(st))
+
+
+def stamp_of(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What identifies one version of a file's content without reading it (as git's index):
+    any write changes the ctime, which nobody can set back."""
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)

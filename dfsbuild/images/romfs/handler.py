@@ -12,7 +12,6 @@ from dfsbuild.images.romfs.records import MAGIC, MAX_NAME
 from dfsbuild.images.romfs.write import plan_romfs, write_romfs
 from dfsbuild.layout.settings import Context, Setting, p_align16
 from dfsbuild.layout.table import describe
-from dfsbuild.trees.fstree import manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +49,7 @@ class RomfsType(ImageType):
         opts: RomfsOptions = job.spec.options
         plan = plan_romfs(job.root, opts.volume, opts.align, job.where)
         files = sum(1 for n in job.root.walk() if n.kind == "file")
-        return PlannedImage(plan, plan.image_size, manifest(job.root), files,
+        return PlannedImage(plan, plan.image_size, files,
                             {"full_size": plan.full_size})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:

@@ -1,0 +1,110 @@
+"""Commands that tidy up: ``clean`` (outputs, never the cache unless asked) and ``cache``
+(``stats``, ``prune``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+
+from dfsbuild.cli.output import EXIT_OK, print_json
+from dfsbuild.errors import DfsbuildError
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from dfsbuild.cli.build import settings_of
+    from dfsbuild.engine.jobs import clean_layout
+    from dfsbuild.engine.lock import BuildLock
+    from dfsbuild.engine.project import find_layouts
+    from dfsbuild.layout.load import load_layouts
+
+    settings = settings_of(args)
+    if not os.path.isdir(settings.build_dir):
+        print(f"nothing to clean: {settings.build_dir} does not exist")
+        return EXIT_OK
+    lock = BuildLock.acquire(settings.build_dir, wait=not args.no_wait)
+    removed: list[str] = []
+    if args.all:
+        keep = {os.path.realpath(settings.cache_dir)}
+        with os.scandir(settings.build_dir) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            real = os.path.realpath(e.path)
+            if real in keep or any(os.path.commonpath([k, real]) == real for k in keep):
+                if e.name == ".dfsbuild":
+                    removed += _clear_dir(e.path, {"lock"})
+                continue
+            _remove(e.path)
+            removed.append(e.path)
+    else:
+        for layout in load_layouts(find_layouts(args.layouts)):
+            removed += clean_layout(layout.name, os.path.join(settings.build_dir, layout.name),
+                                    settings)
+    if args.cache and os.path.isdir(settings.cache_dir):
+        shutil.rmtree(settings.cache_dir)
+        removed.append(settings.cache_dir)
+    lock.release()
+    if args.json:
+        print_json({"removed": removed})
+    elif not args.quiet:
+        for path in removed:
+            print(f"removed {path}")
+        print(f"dfsbuild: {len(removed)} removed")
+    return EXIT_OK
+
+
+def _clear_dir(path: str, keep: set[str]) -> list[str]:
+    gone = []
+    with os.scandir(path) as it:
+        for e in sorted(it, key=lambda e: e.name):
+            if e.name not in keep:
+                _remove(e.path)
+                gone.append(e.path)
+    return gone
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from dfsbuild.cli.build import settings_of
+
+    cache = settings_of(args).cache
+    if args.action == "prune":
+        if args.max_size is None and args.older_than is None:
+            raise DfsbuildError("cache prune: give --max-size SIZE and/or --older-than DAYS")
+        removed = cache.prune(args.max_size, args.older_than)
+        freed = sum(e.size for e in removed)
+        left = cache.entries()
+        if args.json:
+            print_json({"removed": [e.to_json() for e in removed], "freed_bytes": freed,
+                        "entries": len(left), "bytes": sum(e.size for e in left)})
+        else:
+            print(f"removed {len(removed)} entries ({_mib(freed)}); {len(left)} left "
+                  f"({_mib(sum(e.size for e in left))}) in {cache.root}")
+        return EXIT_OK
+    entries = cache.entries()
+    total = sum(e.size for e in entries)
+    now = time.time()
+    data: dict[str, object] = {
+        "cache_dir": str(cache.root), "entries": len(entries), "bytes": total,
+        "oldest_use_days": round((now - entries[0].last_used) / 86400, 2) if entries else None,
+        "newest_use_days": round((now - entries[-1].last_used) / 86400, 2) if entries else None,
+    }
+    if args.json:
+        print_json({**data, "items": [e.to_json() for e in entries]})
+        return EXIT_OK
+    print(f"cache {cache.root}: {len(entries)} entries, {_mib(total)}")
+    if entries:
+        print(f"  least recently used {data['oldest_use_days']} days ago, most recently "
+              f"{data['newest_use_days']} days ago")
+    return EXIT_OK
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"

@@ -1,0 +1,64 @@
+"""Build steps from plans: which outputs are stale, and the Job (step.py) for each. No doit
+here: ``dfsbuild build`` decides a no-op without importing it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+from dfsbuild.engine.settings import Settings
+from dfsbuild.engine.step import Job
+from dfsbuild.engine.write import disk_frame, patch_disk, write_disk, write_image
+from dfsbuild.errors import DfsbuildError
+from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
+
+
+def outputs(lp: LayoutPlan) -> Iterator[ImagePlan | DiskPlan]:
+    """Every output of a layout in build order (nested images first, the disk last)."""
+    yield from lp.images.values()
+    if lp.disk is not None:
+        yield lp.disk
+
+
+def stale(plans: list[LayoutPlan], settings: Settings) -> list[ImagePlan | DiskPlan]:
+    """Outputs that are not what their current key describes (all of them when forced)."""
+    state = settings.state
+    return [p for lp in plans for p in outputs(lp)
+            if settings.force or not state.is_current(p.task, p.key, p.output)]
+
+
+def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
+    inner = [lp.images[name] for name in plan.deps]
+    return Job(plan.task, plan.key, plan.output, plan.material,
+               lambda fd: write_image(plan, fd), plan.inputs,
+               tuple((p.task, p.key, p.output) for p in inner))
+
+
+def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
+    """Disks are assembled from their images, never cached (the images are), and patched in
+    place when only some images changed."""
+    images = {name: lp.images[name] for name in plan.images}
+    return Job(plan.task, plan.key, plan.output, plan.material,
+               lambda fd: write_disk(plan, images, fd), plan.inputs,
+               tuple((p.task, p.key, p.output) for p in images.values()), cacheable=False,
+               frame=lambda: disk_frame(plan, images),
+               patch=lambda fd, old: patch_disk(plan, images, fd, old.frame))
+
+
+def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:
+    """Remove a layout's outputs (its whole build subdirectory ``build_dir``: stale outputs of
+    renamed images too) and their state, never the cache. Returns what was removed."""
+    real = os.path.realpath(build_dir)
+    if os.path.commonpath([os.path.realpath(settings.cache_dir), real]) == real:
+        raise DfsbuildError(f"{build_dir}: holds the cache {settings.cache_dir}; not removed")
+    settings.state.forget_layout(name)
+    removed: list[str] = []
+    if os.path.isdir(build_dir) and not os.path.islink(build_dir):
+        with os.scandir(build_dir) as it:
+            removed = sorted(e.path for e in it)
+        shutil.rmtree(build_dir)
+    elif os.path.lexists(build_dir):
+        os.unlink(build_dir)
+        removed = [build_dir]
+    return removed

@@ -1,0 +1,33 @@
+"""Content keys: one sha256 over everything that can change an output's bytes.
+
+An image's key hashes the writer's revision, dfsbuild's version, the image's options, the
+manifest of its file tree (paths, modes, link targets, content digests) and the keys of the
+images nested in it; a disk's, its table options, its partitions, the keys of the images in
+them and the build time. The same key decides "up to date" and names the cache entry, so the
+two can never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from dfsbuild import __version__
+
+
+def key_material(kind: str, revision: int, options: dict[str, object],
+                 manifest: list[list[object]], nested: dict[str, str]) -> dict[str, object]:
+    """``revision`` is the writer's (each image type and table kind declares it, and bumps it
+    whenever its bytes change for the same inputs)."""
+    return {
+        "dfsbuild": __version__,
+        "writer": [kind, revision],
+        "options": options,
+        "manifest": manifest,
+        "nested": nested,
+    }
+
+
+def content_key(material: dict[str, object]) -> str:
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
