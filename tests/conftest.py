@@ -79,3 +79,11 @@ def write_romfs(path: str, root: FsNode, volume: str, align: int = 16, *_: objec
 
 def read_disk(f: BinaryIO, sector_size: int | None = None) -> DiskTable:
     return read_table(ByteSource(f), sector_size)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The engine tests' project (tests/engine_project.py)."""
+    from tests.engine_project import make_project
+
+    return make_project(tmp_path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,65 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_cli
-
-LAYOUT = """
-schema = 1
-
-[disk]
-table = "none"
-image = "outer"
-
-[image.outer]
-type = "romfs"
-tree = "../trees/outer"
-files."inner.img" = { image = "inner" }
-files."extra/conf" = { file = "../conf.txt" }
-
-[image.inner]
-type = "romfs"
-tree = "../trees/inner"
-
-[image.other]
-type = "romfs"
-tree = "../trees/other"
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    p = tmp_path / "proj"
-    for tree in ("outer", "inner", "other"):
-        (p / "trees" / tree / "sub").mkdir(parents=True)
-        (p / "trees" / tree / "sub" / "file.txt").write_text(f"{tree} data\n")
-        (p / "trees" / tree / "run.sh").write_text("#!/bin/sh\n")
-        os.chmod(p / "trees" / tree / "run.sh", 0o755)
-    (p / "trees" / "inner" / "ln").symlink_to("run.sh")
-    (p / "conf.txt").write_text("conf\n")
-    (p / "layouts").mkdir()
-    (p / "layouts" / "board.toml").write_text(LAYOUT)
-    return p
-
-
-def build(project: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, list[str]]:
-    proc = run_cli("build", "--json", *args, cwd=project, env=env)
-    data: dict[str, list[str]] = json.loads(proc.stdout)
-    return data
-
-
-ALL = {"board:image.inner", "board:image.outer", "board:image.other", "board:disk"}
-
-
-def ran(result: dict[str, list[str]]) -> set[str]:
-    return set(result["built"]) | set(result["patched"]) | set(result["restored"])
-
-
-def made(result: dict[str, list[str]]) -> set[str]:
-    """Written again: built, or (a disk) patched in place."""
-    return set(result["built"]) | set(result["patched"])
-
-
-def outputs(project: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((project / "build" / "board").iterdir())}
+from tests.engine_project import ALL, LAYOUT, build, made, outputs, ran
 
 
 def test_first_build_then_nothing_to_do(project: Path) -> None:

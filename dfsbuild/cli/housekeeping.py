@@ -31,12 +31,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
             entries = sorted(it, key=lambda e: e.name)
         for e in entries:
             real = os.path.realpath(e.path)
-            if real in keep or any(os.path.commonpath([k, real]) == real for k in keep):
-                if e.name == ".dfsbuild":
-                    removed += _clear_dir(e.path, {"lock"})
-                continue
-            _remove(e.path)
-            removed.append(e.path)
+            if e.name == ".dfsbuild":
+                removed += _clear_dir(e.path, {"lock"})     # the lock held right now
+            elif not any(os.path.commonpath([k, real]) == real for k in keep):
+                _remove(e.path)
+                removed.append(e.path)
     else:
         for layout in load_layouts(find_layouts(args.layouts)):
             removed += clean_layout(layout.name, os.path.join(settings.build_dir, layout.name),
