@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class DfsbuildError(Exception):
     """Base of every error dfsbuild reports to a user."""
@@ -56,3 +58,10 @@ def warn(message: str) -> None:
     import sys
 
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+# What a failed system call means, in the words of an error line.
+FAULTS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
+          errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+          errno.EFBIG: "the file system cannot hold a file that large",
+          errno.EDQUOT: "disk quota exceeded"}

@@ -201,13 +201,12 @@ def _recording(scan: Scanner, describe: Describer,
     writing that the bytes copied are the bytes hashed."""
     def rec_scan(root: str, exclude: tuple[str, ...]) -> list[TreeEntry]:
         entries = scan(root, exclude)
-        inputs.extend(Input.of(e, follow=False) for e in entries if e.stamp is not None)
+        inputs.append(Input.of(entries, follow=False))
         return entries
 
     def rec_describe(path: str) -> TreeEntry:
         entry = describe(path)
-        if entry.stamp is not None:
-            inputs.append(Input.of(entry, follow=True))
+        inputs.append(Input.of([entry], follow=True))
         return entry
 
     return rec_scan, rec_describe
@@ -234,8 +233,7 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
     rows: list[list[object]] = []
     for path in kind.inputs(spec):
         entry = describe(path)
-        if entry.stamp is not None:
-            inputs.append(Input.of(entry, follow=True))
+        inputs.append(Input.of([entry], follow=True))
         rows.append([path.rsplit("/", 1)[-1], "file", 0, entry.digest])
     held = kind.images(spec)
     options = {

@@ -61,8 +61,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from dfsbuild.engine.lock import BuildLock
     from dfsbuild.engine.project import plan_project, prepare
     from dfsbuild.engine.reporter import Results
-    from dfsbuild.engine.step import FAULTS
-    from dfsbuild.errors import DfsbuildError
+    from dfsbuild.errors import FAULTS, DfsbuildError
 
     settings = settings_of(args)
     lock = None

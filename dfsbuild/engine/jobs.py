@@ -29,6 +29,8 @@ def stale(plans: list[LayoutPlan], settings: Settings) -> list[ImagePlan | DiskP
 
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
+    from dfsbuild.engine.step import Job
+
     inner = [lp.images[name] for name in plan.deps]
     return Job(plan.task, plan.key, plan.output, plan.material,
                lambda fd: write_image(plan, fd), plan.inputs,
@@ -38,6 +40,8 @@ def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
 def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
     """Disks are assembled from their images, never cached (the images are), and patched in
     place when only some images changed."""
+    from dfsbuild.engine.step import Job
+
     images = {name: lp.images[name] for name in plan.images}
     return Job(plan.task, plan.key, plan.output, plan.material,
                lambda fd: write_disk(plan, images, fd), plan.inputs,

@@ -6,10 +6,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dfsbuild.engine.cache import OutputCache
 from dfsbuild.engine.state import StateStore
 from dfsbuild.errors import DfsbuildError
+
+if TYPE_CHECKING:
+    from dfsbuild.engine.cache import OutputCache
 
 DEFAULT_LAYOUT_DIR = "layouts"
 DEFAULT_BUILD_DIR = "build"
@@ -62,4 +65,6 @@ class Settings:
 
     @property
     def cache(self) -> OutputCache:
+        from dfsbuild.engine.cache import OutputCache
+
         return OutputCache(Path(self.cache_dir))

@@ -5,7 +5,6 @@ tracebacks, and never leave a half-written output or a wrong cache entry behind.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable
@@ -15,15 +14,10 @@ from dfsbuild.engine.cache import BadEntry
 from dfsbuild.engine.progress import Progress
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
-from dfsbuild.errors import DfsbuildError, InputError, warn
+from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
 from dfsbuild.fileio.digest import sha256_fd
 from dfsbuild.trees.inputs import Input, check_inputs
-
-FAULTS = {errno.ENOSPC: "no space left on the device", errno.EROFS: "read-only file system",
-          errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
-          errno.EFBIG: "the file system cannot hold a file that large",
-          errno.EDQUOT: "disk quota exceeded"}
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
 

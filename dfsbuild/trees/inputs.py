@@ -24,36 +24,38 @@ RACY_NS = 2_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class Input:
-    path: str
-    stamp: tuple[int, int, int, int]
-    digest: str
+    """Host files as one scan (or one ``describe``) found them."""
+
+    entries: tuple[TreeEntry, ...]
     follow: bool                  # named by a layout (symlinks followed), not found in a tree
     seen_ns: int = field(default_factory=time.time_ns)
 
     @classmethod
-    def of(cls, entry: TreeEntry, follow: bool) -> Input:
-        assert entry.stamp is not None
-        return cls(entry.host_path, entry.stamp, entry.digest or "", follow)
-
-    @property
-    def racy(self) -> bool:
-        return self.seen_ns - max(self.stamp[1], self.stamp[2]) <= RACY_NS
+    def of(cls, entries: list[TreeEntry] | tuple[TreeEntry, ...], follow: bool) -> Input:
+        return cls(tuple(entries), follow)
 
 
 def check_inputs(inputs: Iterable[Input]) -> None:
-    """InputError naming the first input that is no longer what was hashed."""
-    for i in inputs:
+    """InputError naming the first input file that is no longer what was hashed."""
+    for group in inputs:
+        for e in group.entries:
+            if e.stamp is not None and _changed(e, group.follow, group.seen_ns):
+                raise InputError(f"{e.host_path}: changed during the build; nothing was "
+                                 "stored, build again")
+
+
+def _changed(e: TreeEntry, follow: bool, seen_ns: int) -> bool:
+    assert e.stamp is not None
+    try:
+        st = os.stat(e.host_path, follow_symlinks=follow)
+    except OSError:
+        return True
+    if stamp_of(st) != e.stamp:
+        return True
+    racy = seen_ns - max(e.stamp[1], e.stamp[2]) <= RACY_NS
+    if racy and e.digest:
         try:
-            st = os.stat(i.path, follow_symlinks=i.follow)
-        except OSError as exc:
-            raise InputError(f"{i.path}: changed during the build ({exc.strerror}); nothing "
-                             "was stored, build again") from None
-        changed = stamp_of(st) != i.stamp
-        if not changed and i.racy and i.digest:
-            try:
-                changed = file_digest(i.path) != i.digest
-            except OSError:
-                changed = True
-        if changed:
-            raise InputError(f"{i.path}: changed during the build; nothing was stored, "
-                             "build again")
+            return file_digest(e.host_path) != e.digest
+        except OSError:
+            return True
+    return False
