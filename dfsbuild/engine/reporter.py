@@ -6,13 +6,12 @@ warnings; ``-v`` adds the reasons and the outputs that were up to date."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any
 
 from dfsbuild.engine.settings import Settings
-from dfsbuild.fileio.digest import sha256_fd
+from dfsbuild.fileio.digest import sha256_path
 
 OUTCOMES = ("built", "patched", "restored", "up_to_date", "failed")
 
@@ -96,15 +95,9 @@ def _size(n: int) -> str:
 
 def _hash(path: str, size: int) -> str | None:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return sha256_path(path, size)
     except OSError:
         return None
-    try:
-        return sha256_fd(fd, size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 class Reporter:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dfsbuild.engine.cache import BadEntry
 from dfsbuild.engine.progress import Progress
@@ -16,7 +16,7 @@ from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
-from dfsbuild.fileio.digest import sha256_fd
+from dfsbuild.fileio.digest import sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
@@ -35,7 +35,6 @@ class Job:
     # Disks: the frame a later patch compares with, and the patch itself (True if done).
     frame: Callable[[], dict[str, object]] | None = None
     patch: Callable[[int, Record], bool] | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -67,7 +66,7 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
         raise _fault(exc, job.output) from None
     sha = record.sha256
     if sha is None and settings.json:
-        sha = _hash_output(job.output, record.size)
+        sha = sha256_path(job.output, record.size)
     return {"outcome": outcome, "reason": reason, "path": job.output, "size": record.size,
             "sha256": sha, "seconds": round(time.monotonic() - start, 3)}
 
@@ -137,14 +136,6 @@ def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:
     for task, key, output in sources:
         if state.current(task, key, output) is None:
             raise InputError(f"{output}: changed during the build; build again")
-
-
-def _hash_output(path: str, size: int) -> str:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return sha256_fd(fd, size)
-    finally:
-        os.close(fd)
 
 
 def _fault(exc: OSError, output: str) -> DfsbuildError:

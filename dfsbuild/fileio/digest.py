@@ -43,6 +43,15 @@ def sha256_fd(fd: int, size: int) -> str:
     return h.hexdigest()
 
 
+def sha256_path(path: str, size: int) -> str:
+    """sha256 of the first ``size`` bytes of the file at ``path``."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return sha256_fd(fd, size)
+    finally:
+        os.close(fd)
+
+
 def clone_or_copy(src: int, dst: int, size: int) -> None:
     """Make the empty file ``dst`` hold ``src``'s first ``size`` bytes: a reflink where the
     filesystem shares blocks copy-on-write (Btrfs, XFS), else a sparse kernel copy. Never a
