@@ -178,7 +178,7 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
         if t.contents:
             _check_tree_outside_build(layout, spec, build_root)
             root = _assemble(layout, spec, seen[0], seen[1], images)
-        job = ImageJob(spec, layout.path, root, seen[1])
+        job = ImageJob(spec, layout.path, root, seen[1], _seed(layout), build_time())
         nested = {inner: images[inner].key for inner in spec.nested()}
         material = key_material(spec.type, t.revision, options_material(t.settings,
                                                                          spec.options),
@@ -193,6 +193,13 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
     if layout.disk is not None:
         disk = _disk_plan(layout, build_dir, images, describe)
     return LayoutPlan(layout, build_dir, images, disk)
+
+
+def _seed(layout: Layout) -> str:
+    """The layout's seed: the disk's ``seed`` when it has one, else the layout's name."""
+    options = layout.disk.options if layout.disk is not None else None
+    seed = getattr(options, "seed", None)
+    return seed if isinstance(seed, str) else layout.name
 
 
 def _recording(scan: Scanner, describe: Describer,

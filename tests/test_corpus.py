@@ -11,6 +11,7 @@ import io
 import json
 import lzma
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,21 +133,55 @@ def test_foreign_labels_are_not_taken_for_mbr_or_gpt(item: dict[str, Any] | None
         assert kind is None, f"{item['name']}: read as {kind.name if kind else ''}"
 
 
+def _blkid(item: dict[str, Any]) -> dict[str, str]:
+    """util-linux's expected ``blkid --probe --output udev`` lines, decoded."""
+    values = {}
+    for line in (CORPUS / item["expected"]).read_text().splitlines():
+        key, _, value = line.partition("=")
+        values[key] = value
+    return values
+
+
+def _unescape(text: str) -> bytes:
+    """blkid's ``_ENC`` form: bytes it will not print as \\xNN, the rest as UTF-8."""
+    return re.sub(rb"\\x([0-9a-f]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                  text.encode("utf-8"))
+
+
 @pytest.mark.parametrize("item", images("fat"))
-def test_fat_boot_sectors_are_filesystems_not_partition_tables(item: dict[str, Any] | None,
-                                                               tmp_path: Path) -> None:
+def test_fat_images_read_as_blkid_reads_them(item: dict[str, Any] | None,
+                                             tmp_path: Path) -> None:
+    """Every FAT image of util-linux's blkid tests: type, version, label, boot label and
+    serial as blkid reports them; exFAT recognised and refused, never a partition table."""
     data = load(item)
     assert item is not None
     src = ByteSource(io.BytesIO(data))
-    expected = "exfat" if item["fs"] == "exfat" else "fat"
-    assert foreign_filesystem(src) == expected
     assert table_kind(src) is None
     path = tmp_path / "fs.img"
     path.write_bytes(data)
-    proc = run_cli("inspect", str(path), check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert f"holds a {expected.upper()} filesystem" in proc.stderr
-    assert "partition" not in proc.stdout
+    expected = _blkid(item)
+    if item["fs"] == "exfat":
+        assert foreign_filesystem(src) == "exfat"
+        proc = run_cli("inspect", str(path), check=False)
+        assert proc.returncode == 1 and "holds a EXFAT filesystem" in proc.stderr
+        return
+    proc = run_cli("inspect", "--json", str(path), check=False)
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["format"] == "fat"
+    assert f"FAT{report['fat']}" == expected["ID_FS_VERSION"]
+    assert report["serial"] == expected["ID_FS_UUID"]
+    for ours, theirs in (("label", "ID_FS_LABEL_ENC"), ("boot_label", "ID_FS_LABEL_FATBOOT_ENC")):
+        found = report[ours]
+        if theirs not in expected:
+            assert found is None, f"{ours}: {found!r}, blkid reports none"
+        else:
+            assert found.encode("cp850") == _unescape(expected[theirs])
+    # Every file listed can be read to its end.
+    for entry in report["entries"]:
+        if entry["type"] == "file":
+            out = run_cli("cat", str(path), entry["path"], check=False)
+            assert out.returncode == 0, out.stderr
 
 
 def _blkid(item: dict[str, Any]) -> dict[str, str]:

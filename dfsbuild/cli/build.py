@@ -5,41 +5,11 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 import time
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
-
-
-def cmd_mkfs(args: argparse.Namespace) -> int:
-    from dfsbuild.fileio.atomic import atomic_output, check_output_path
-    from dfsbuild.fileio.sink import Sink
-    from dfsbuild.images import IMAGE_TYPES
-    from dfsbuild.images.base import ImageJob
-    from dfsbuild.layout.model import Contents, ImageSpec
-    from dfsbuild.trees.digest import DigestCache
-    from dfsbuild.trees.fstree import TreeBuilder
-    from dfsbuild.trees.walk import describe_file, scan_tree
-
-    t = IMAGE_TYPES[args.fstype]
-    check_output_path(args.output)
-    cache = DigestCache(None, hashing=False)
-    builder = TreeBuilder()
-    builder.add_scan(scan_tree(args.src, tuple(args.exclude), cache))
-    root = builder.finish()
-    volume = args.volume if args.volume is not None else os.path.basename(
-        os.path.abspath(args.src))
-    options = t.options(volume=volume, align=args.align)
-    spec = ImageSpec(volume, t.name, f"mkfs {t.name}", args.output, options,
-                     Contents(args.src, tuple(args.exclude)))
-    planned = t.plan(ImageJob(spec, args.src, root, lambda p: describe_file(p, cache)))
-    with atomic_output(args.output) as fd:
-        sink = Sink(fd, 0, planned.size_bytes)
-        t.write(planned, sink)
-        sink.close()
-    return EXIT_OK
 
 
 def settings_of(args: argparse.Namespace) -> Any:

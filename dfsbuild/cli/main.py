@@ -9,24 +9,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dfsbuild import __version__
-from dfsbuild.cli.build import cmd_build, cmd_check, cmd_mkfs, cmd_plan
+from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan
+from dfsbuild.cli.change import cmd_map, cmd_put, cmd_rm
 from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
+from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.errors import DfsbuildError, FormatError
-from dfsbuild.units import SizeError, is_power_of_two, parse_size
+from dfsbuild.units import SizeError, parse_size
 
 # -- parser --------------------------------------------------------------------------------------
-
-def _align(value: str) -> int:
-    try:
-        n = parse_size(value)
-    except SizeError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if n < 16 or not is_power_of_two(n):
-        raise argparse.ArgumentTypeError(f"{value}: must be a power of two of at least 16")
-    return n
-
 
 def _size(value: str) -> int:
     try:
@@ -55,7 +47,9 @@ def _jobs(value: str) -> int:
     return n
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; ``mkfs=False`` leaves out the mkfs types (which import every image
+    type), for commands that do not need them."""
     p = argparse.ArgumentParser(
         prog="dfsbuild",
         description="Build disk images from declarative TOML layouts, incrementally and "
@@ -82,22 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="content-addressed output cache (default: $DFSBUILD_CACHE_DIR "
                              "or BUILD_DIR/.cache)")
 
-    mkfs = add("mkfs", cmd_mkfs, "make one filesystem image from a directory",
-               "Make one filesystem image from a directory, like genromfs.")
-    mkfs_sub = mkfs.add_subparsers(dest="fstype", metavar="TYPE", required=True)
-    romfs = mkfs_sub.add_parser("romfs", help="a romfs image (like genromfs)",
-                                description="Write a romfs image of SRC_DIR. Entries are "
-                                "sorted by name, so the output does not depend on the host "
-                                "filesystem.")
-    romfs.set_defaults(func=cmd_mkfs)
-    romfs.add_argument("src", metavar="SRC_DIR")
-    romfs.add_argument("-o", "--output", required=True, metavar="OUT", help="image file to write")
-    romfs.add_argument("-V", "--volume", metavar="NAME",
-                       help="volume name (default: the base name of SRC_DIR)")
-    romfs.add_argument("-a", "--align", type=_align, default=16, metavar="ALIGN",
-                       help="align regular file data to ALIGN bytes (power of two, >= 16)")
-    romfs.add_argument("-x", "--exclude", action="append", default=[], metavar="PATTERN",
-                       help="leave out matching entries (genromfs -x rules); repeatable")
+    if mkfs:
+        add_mkfs(sub)
+    else:
+        add("mkfs", cmd_build, "make one filesystem image from a directory")
 
     b = add("build", cmd_build, "build layouts (only what changed)",
             "Build every output of the layouts (default: every *.toml in layouts/). Outputs "
@@ -199,12 +181,43 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("image", metavar="IMAGE", help=target_help)
     ex.add_argument("dest", metavar="DEST")
     sector_size(ex)
+
+    mp = add("map", cmd_map, "where each file's bytes lie in a filesystem image",
+             "Print, for every regular file, each run of its bytes: OFFSET (from the start of "
+             "the filesystem) DISK_OFFSET (from the start of the image file; the same for a "
+             "bare image) LENGTH /PATH, one line per run, as a boot script reads them with "
+             "`read` (for `losetup -o`).")
+    mp.add_argument("image", metavar="IMAGE", help=target_help)
+    mp.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(mp)
+
+    put = add("put", cmd_put, "replace or create one file inside a filesystem image, in place",
+              "Copy SRC into PATH inside IMAGE (or one partition of a disk) without rebuilding "
+              "it. The new contents are written into free clusters first (the file's reserve, "
+              "or the free run before it, or the first free run that holds it); only then does "
+              "the directory entry switch to them, so an interruption leaves the old file "
+              "whole. The parent directory must exist.")
+    put.add_argument("image", metavar="IMAGE", help=target_help)
+    put.add_argument("path", metavar="PATH", help="the file inside the image")
+    put.add_argument("source", metavar="SRC", help="host file with the new contents")
+    put.add_argument("--fragment", action="store_true",
+                     help="allow the file to be split over several runs of clusters when no "
+                     "single free run holds it")
+    put.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    sector_size(put)
+
+    rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
+    rm.add_argument("image", metavar="IMAGE", help=target_help)
+    rm.add_argument("path", metavar="PATH", help="the file inside the image")
+    rm.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    sector_size(rm)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(mkfs="mkfs" in words)
+    args = parser.parse_args(words)
     try:
         result: int = args.func(args)
         return result

@@ -32,6 +32,7 @@ def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:
         os.pwrite(fd, data, lba * disk.sector_size)
     for offset, name, room in disk.contents():
         _copy_image(images[name], fd, offset, room, sparse=True)
+        _place(images[name], fd, offset)
 
 
 def disk_frame(plan: DiskPlan, images: dict[str, ImagePlan]) -> dict[str, object]:
@@ -68,6 +69,7 @@ def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
         if o[2:] == n[2:]:
             continue
         _copy_image(images[name], fd, offset, room, sparse=False)
+        _place(images[name], fd, offset)
         old_size, new_size = int(o[3]), int(n[3])
         _zero(fd, offset + new_size, max(0, min(old_size, room) - new_size))
     return True
@@ -95,6 +97,17 @@ def _copy_image(image: ImagePlan, fd: int, offset: int, room: int, sparse: bool)
     if found != size:
         raise InputError(f"{source}: {found} bytes, planned {size} (the image changed after "
                          "planning)")
+
+
+def _place(image: ImagePlan, fd: int, offset: int) -> None:
+    """The image type's fix-ups for its place in the disk (a FAT's hidden sectors)."""
+    t = IMAGE_TYPES[image.spec.type]
+
+    def read(at: int, n: int) -> bytes:
+        return os.pread(fd, max(0, min(n, image.size_bytes - at)), offset + at)
+    for at, data in t.placed(image.spec.options, read, offset):
+        if at + len(data) <= image.size_bytes:
+            os.pwrite(fd, data, offset + at)
 
 
 def _zero(fd: int, offset: int, length: int) -> None:

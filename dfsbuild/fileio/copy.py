@@ -10,8 +10,10 @@ from dfsbuild.errors import InputError, InternalError
 BUFFER = 1 << 20
 
 
-def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str) -> None:
-    """Copy ``size_bytes`` from offset 0 of ``src`` to ``dst_offset`` of ``dst``."""
+def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str,
+               src_offset: int = 0, last: bool = True) -> None:
+    """Copy ``size_bytes`` from ``src_offset`` of ``src`` to ``dst_offset`` of ``dst``;
+    ``last``: the source must end there (else it changed)."""
     done = 0
     use_cfr = hasattr(os, "copy_file_range")
     while done < size_bytes:
@@ -19,12 +21,12 @@ def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str) 
         n = 0
         if use_cfr:
             try:
-                n = os.copy_file_range(src, dst, want, done, dst_offset + done)
+                n = os.copy_file_range(src, dst, want, src_offset + done, dst_offset + done)
             except OSError:
                 use_cfr = False
                 continue
         else:
-            data = os.pread(src, min(want, BUFFER), done)
+            data = os.pread(src, min(want, BUFFER), src_offset + done)
             n = len(data)
             if n:
                 os.pwrite(dst, data, dst_offset + done)
@@ -32,7 +34,7 @@ def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str) 
             raise InputError(f"{name}: changed during the build (expected {size_bytes} "
                              f"bytes, found {done})")
         done += n
-    if os.pread(src, 1, size_bytes):
+    if last and os.pread(src, 1, src_offset + size_bytes):
         raise InputError(f"{name}: changed during the build (longer than {size_bytes} bytes)")
 
 

@@ -51,11 +51,11 @@ class ByteSource:
         return ByteSource(self.f, self.base, self.size, fmt)
 
 
-def open_image(path: str) -> BinaryIO:
-    """Open an image file for reading: regular files and block devices only (a FIFO or a
-    terminal would block or cannot seek)."""
+def open_image(path: str, write: bool = False) -> BinaryIO:
+    """Open an image file for reading (and writing, for in-place changes): regular files and
+    block devices only (a FIFO or a terminal would block or cannot seek)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, (os.O_RDWR if write else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror}") from None
     mode = os.fstat(fd).st_mode
@@ -64,4 +64,4 @@ def open_image(path: str) -> BinaryIO:
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file or block device"
         raise InputError(f"{path}: is {what}; save the image to a file first")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    return os.fdopen(fd, "r+b" if write else "rb")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dfsbuild.images import raw
 from dfsbuild.images.base import ImageType
+from dfsbuild.images.fat import handler as fat
 from dfsbuild.images.romfs import handler as romfs
 
 IMAGE_TYPES: dict[str, ImageType] = {
     "romfs": romfs.TYPE,
+    "fat": fat.TYPE,
     "raw": raw.TYPE,
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar, Protocol
 
 from dfsbuild.errors import FormatError
 from dfsbuild.fileio.sink import Sink
@@ -30,6 +30,8 @@ class ImageJob:
     file: str                         # the layout file, for messages
     root: FsNode | None               # tree types: the assembled tree, nested sizes resolved
     describe: Callable[[str], TreeEntry]  # a host file named by the layout -> size, digest
+    seed: str = ""                    # IDs not given are derived from it (the layout's seed)
+    time: int = 0                     # the build's time (clock.build_time) for timestamps
 
     @property
     def where(self) -> tuple[str, str]:
@@ -55,6 +57,7 @@ class ImageType:
     settings: ClassVar[tuple[Setting, ...]]
     options: ClassVar[type]
     contents: ClassVar[frozenset[str]] = frozenset()
+    short_flags: ClassVar[dict[str, tuple[str, ...]]] = {}   # `mkfs` aliases of setting flags
 
     def load(self, table: Table, ctx: Context) -> Any:
         """The options record for one ``[image.NAME]`` table; LayoutError on bad values."""
@@ -76,12 +79,32 @@ class ImageType:
     def write(self, planned: PlannedImage, out: Sink) -> None:
         raise NotImplementedError
 
+    def placed(self, options: Any, read: Callable[[int, int], bytes],
+               start_bytes: int) -> list[tuple[int, bytes]]:
+        """(offset, bytes) to change in the image's copy when a disk places it at
+        ``start_bytes`` (``read(offset, n)`` reads the image); a FAT records its partition's
+        start. Applied by the disk writer; the image's own output is left as built."""
+        return []
+
     def probe(self, head: bytes) -> bool:
         """True if ``head`` (the first 4 KiB or less) starts an image of this type."""
         return False
 
     def reader(self, src: ByteSource) -> FsReader:
         raise FormatError(self.name, 0, "no reader for this type")
+
+    def updater(self, f: BinaryIO, src: ByteSource, where: str) -> FsUpdater:
+        """The image in ``src`` (a region of ``f``, open for writing) for ``put`` and ``rm``."""
+        raise FormatError(self.name, 0, f"{where}: a {self.name} image cannot be changed in "
+                          "place; rebuild it")
+
+
+class FsUpdater(Protocol):
+    """In-place changes of one file: ``put`` and ``rm`` (each returns what it did)."""
+
+    def put(self, path: str, source: str, time: int, fragment: bool = False) -> str: ...
+
+    def rm(self, path: str) -> str: ...
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -131,6 +154,15 @@ class FsReader:
 
     def problems(self) -> list[Problem]:
         return []
+
+    def extents(self, entry: FsEntry) -> list[tuple[int, int]]:
+        """(byte offset from the start of the filesystem, length) of each piece of a regular
+        file's contents, in file order (``dfsbuild map``)."""
+        raise FormatError(self.format, None, "this format does not tell where file data lies")
+
+    def detail(self, entry: FsEntry) -> dict[str, object]:
+        """Costly per-entry facts for ``inspect`` only (where the data lies, …)."""
+        return {}
 
     def summary(self) -> dict[str, object]:
         """Format facts for ``inspect`` (volume name, sizes, checksums, …)."""

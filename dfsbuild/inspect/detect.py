@@ -4,8 +4,6 @@ NTFS boot sector ends in 55 AA like an MBR, and must not be read as one."""
 
 from __future__ import annotations
 
-import struct
-
 from dfsbuild.errors import FormatError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images import IMAGE_TYPES
@@ -25,7 +23,7 @@ def filesystem_type(src: ByteSource) -> ImageType | None:
 
 
 def foreign_filesystem(src: ByteSource) -> str | None:
-    """A boot-sector filesystem dfsbuild has no reader for: "fat", "exfat" or "ntfs"."""
+    """A boot-sector filesystem dfsbuild has no reader for: "exfat" or "ntfs"."""
     head = src.read_upto(0, 512)
     if len(head) < 512 or head[510:512] != b"\x55\xaa":
         return None
@@ -33,20 +31,7 @@ def foreign_filesystem(src: ByteSource) -> str | None:
         return "exfat"
     if head[3:11] == b"NTFS    ":
         return "ntfs"
-    # A FAT BPB as the kernel's msdos parser and blkid check it: a jump instruction, a
-    # power-of-two sector size of 512..4096, a power-of-two cluster, reserved sectors, one or
-    # two FATs and a valid media byte.
-    if head[0] not in (0xEB, 0xE9):
-        return None
-    bytes_per_sector, per_cluster, reserved, fats = struct.unpack_from("<HBHB", head, 11)
-    media = head[21]
-    if bytes_per_sector not in (512, 1024, 2048, 4096):
-        return None
-    if per_cluster == 0 or per_cluster & (per_cluster - 1) or reserved == 0:
-        return None
-    if fats not in (1, 2) or not (media == 0xF0 or media >= 0xF8):
-        return None
-    return "fat"
+    return None
 
 
 def table_kind(src: ByteSource) -> TableKind | None:

@@ -42,7 +42,7 @@ def fs_report(reader: FsReader) -> dict[str, object]:
         **reader.summary(),
         "ok": not problems,
         "problems": [{"offset": p.offset, "message": p.message} for p in problems],
-        "entries": [entry_json(e) for e in reader.walk()],
+        "entries": [{**entry_json(e), **reader.detail(e)} for e in reader.walk()],
     }
 
 
@@ -134,7 +134,8 @@ def partition_rows(table: DiskTable, disk: ByteSource) -> list[dict[str, object]
         t = filesystem_type(src)
         if t is not None:
             try:
-                volume = t.reader(src).summary().get("volume")
+                facts = t.reader(src).summary()
+                volume = facts.get("volume", facts.get("label"))
                 if volume is not None:
                     row["volume"] = volume
             except FormatError as exc:

@@ -33,15 +33,15 @@ class Target:
         self.f.close()
 
 
-def open_target(spec: str, sector_size: int | None = None) -> Target:
+def open_target(spec: str, sector_size: int | None = None, write: bool = False) -> Target:
     """``IMAGE``, or ``DISK:PART`` where PART is a partition number or name."""
     if os.path.exists(spec) or ":" not in spec:
-        f = open_image(spec)
+        f = open_image(spec, write)
         return Target(f, spec, ByteSource(f), sector_size=sector_size)
     path, _, selector = spec.rpartition(":")
     if not selector:
         raise InputError(f"{spec}: name a partition after the colon (a number or a name)")
-    f = open_image(path)
+    f = open_image(path, write)
     try:
         disk = ByteSource(f)
         table = read_table(disk, sector_size)

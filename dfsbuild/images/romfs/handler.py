@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dfsbuild.fileio.sink import Sink
 from dfsbuild.fileio.source import ByteSource
@@ -37,6 +38,7 @@ class RomfsType(ImageType):
     revision = 1
     options = RomfsOptions
     contents = frozenset({TREE, EXCLUDE, FILES, DEVICES})
+    short_flags: ClassVar[dict[str, tuple[str, ...]]] = {"volume": ("-V",), "align": ("-a",)}
     settings = (
         Setting("volume", _volume, lambda ctx: ctx.name, "volume name (at most 127 bytes, no "
                 "NUL); default: the image name"),

@@ -168,6 +168,13 @@ class RomfsReader(FsReader):
             pos += n
             left -= n
 
+    def extents(self, entry: FsEntry) -> list[tuple[int, int]]:
+        e = self.resolve(entry)
+        header, _, data_offset = self.header(e.ident)
+        if header.type != REGULAR:
+            raise FormatError(FMT, e.ident, f"{e.path!r} is a {e.kind}, not a regular file")
+        return [(data_offset, header.size_bytes)] if header.size_bytes else []
+
     def read(self, entry: FsEntry) -> bytes:
         return b"".join(self.data(entry))
 

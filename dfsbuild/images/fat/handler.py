@@ -1,0 +1,224 @@
+"""``type = "fat"``: settings, planning, the reader and the placement fix-up, as the registry
+sees them."""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO, ClassVar
+
+from dfsbuild.errors import CapacityError
+from dfsbuild.fileio.digest import sha256_path
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.ids import derive_u32
+from dfsbuild.images.base import EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
+from dfsbuild.images.fat.geometry import Wanted
+from dfsbuild.images.fat.read import FatReader, looks_like_fat
+from dfsbuild.images.fat.update import FatUpdater
+from dfsbuild.images.fat.write import FatPlan, FatSettings, plan_fat, write_fat
+from dfsbuild.layout.settings import (
+    Context,
+    Setting,
+    p_bool,
+    p_choice,
+    p_int_range,
+    p_size,
+    p_str,
+)
+from dfsbuild.layout.table import describe
+from dfsbuild.trees.fstree import manifest
+from dfsbuild.units import is_power_of_two
+
+LABEL_REFUSED = set('*?.,;:/\\|+=<>[]"')
+
+
+@dataclass(frozen=True, slots=True)
+class FatOptions:
+    size: int | None
+    fat: int | None
+    cluster_size: int | None
+    sector_size: int
+    label: str | None
+    serial: int | None
+    oem: str
+    reserved_sectors: int | None
+    fats: int
+    contiguous: bool
+    reserve: tuple[tuple[str, int], ...]
+    map: str | None
+    hidden_sectors: int | None
+
+
+def _size(value: object, ctx: Context) -> int | None:
+    if value == "auto":
+        return None
+    size = p_size(value, ctx)
+    if size < 16 * 1024:
+        raise ValueError(f"{size} bytes; a FAT needs at least 16 KiB")
+    return size
+
+
+def _cluster(value: object, ctx: Context) -> int:
+    size = p_size(value, ctx)
+    if not is_power_of_two(size) or not 512 <= size <= 64 << 10:
+        raise ValueError(f"{size} bytes; a cluster is a power of two from 512 bytes to 64 KiB")
+    return size
+
+
+def _label(value: object, ctx: Context) -> str:
+    text = p_str(value, ctx)
+    try:
+        raw = text.encode("cp850")
+    except UnicodeEncodeError:
+        raise ValueError(f"{text!r} cannot be written in the FAT code page (850)") from None
+    if len(raw) > 11:
+        raise ValueError(f"{text!r} is {len(raw)} bytes; a FAT label holds at most 11")
+    bad = sorted({c for c in text if c in LABEL_REFUSED or ord(c) < 0x20})
+    if bad:
+        raise ValueError(f"{text!r} holds {', '.join(repr(c) for c in bad)}, which labels "
+                         "cannot hold")
+    if text.startswith(" "):
+        raise ValueError("a label cannot start with a space")
+    return text
+
+
+def _serial(value: object, ctx: Context) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFFFF:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}", value):
+        return int(value.replace("-", ""), 16)
+    raise ValueError(f"{describe(value)} is not a serial such as \"1234-ABCD\" (as blkid "
+                     "shows it) or an integer below 2^32")
+
+
+def _oem(value: object, ctx: Context) -> str:
+    text = p_str(value, ctx)
+    if not text.isascii() or len(text) > 8 or any(ord(c) < 0x20 for c in text):
+        raise ValueError(f"{text!r}: the OEM name is at most 8 printable ASCII characters")
+    return text
+
+
+def _inner_path(value: object, ctx: Context) -> str:
+    text = p_str(value, ctx)
+    parts = [p for p in text.split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts) or "\0" in text:
+        raise ValueError(f"{text!r} is not a path inside the image")
+    return "/".join(parts)
+
+
+def _reserve(value: object, ctx: Context) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of PATH = SIZE, found {describe(value)}")
+    out = []
+    for path, size in value.items():
+        try:
+            out.append((_inner_path(path, ctx), p_size(size, ctx)))
+        except ValueError as exc:
+            raise ValueError(f"{path!r}: {exc}") from None
+    return tuple(out)
+
+
+class FatType(ImageType):
+    name = "fat"
+    help = "a FAT12/16/32 filesystem, every file in one run of clusters"
+    revision = 1
+    options = FatOptions
+    contents = frozenset({TREE, EXCLUDE, FILES})
+    short_flags: ClassVar[dict[str, tuple[str, ...]]] = {
+        "fat": ("-F",), "label": ("-n",), "sector-size": ("-S",), "fats": ("-f",),
+        "reserved-sectors": ("-R",)}
+    settings = (
+        Setting("size", _size, None, "a size, or `\"auto\"` (default): the smallest image "
+                "that holds everything", kind="size"),
+        Setting("fat", p_choice(12, 16, 32), None, "`12`, `16` or `32`; default: chosen "
+                "from the size as mkfs.fat does (FAT32 from 512 MiB)", kind="integer"),
+        Setting("cluster-size", _cluster, None, "bytes per cluster; default: mkfs.fat's "
+                "for the size", kind="size"),
+        Setting("sector-size", p_choice(512, 1024, 2048, 4096), 512, "bytes per sector: "
+                "512 (default) to 4096", kind="integer"),
+        Setting("label", _label, None, "volume label (at most 11 bytes of code page 850), "
+                "in the boot sector and the root directory; default: none (`NO NAME`)"),
+        Setting("serial", _serial, None, "volume serial as blkid shows it (`\"1234-ABCD\"`); "
+                "default: derived from the layout's seed"),
+        Setting("oem", _oem, "DFSBUILD", "OEM name in the boot sector (8 ASCII "
+                "characters); default `DFSBUILD`"),
+        Setting("reserved-sectors", p_int_range(1, 65535), None, "sectors before the first "
+                "FAT; default: mkfs.fat's (1, or 32 on FAT32, aligned to the cluster)",
+                kind="integer"),
+        Setting("fats", p_choice(1, 2), 2, "FAT copies: 1 or 2 (default)", kind="integer"),
+        Setting("contiguous", p_bool, True, "`true` (default): directories first, then files "
+                "in layout order then tree order, each in one run; `false`: tree order",
+                kind="boolean"),
+        Setting("reserve", _reserve, (), "`reserve.\"PATH\" = SIZE`: free space kept right "
+                "after that file so it can be replaced in place", kind="table"),
+        Setting("map", _inner_path, None, "path of a text file written into the image: one "
+                "line per file, `OFFSET SIZE SHA256 /PATH` (offset from the start of the "
+                "filesystem)", kind="path"),
+        Setting("hidden-sectors", p_int_range(0, 0xFFFFFFFF), None, "the BPB's hidden sectors;"
+                " default: the partition's start when a disk places the image, else 0",
+                kind="integer"),
+    )
+
+    def manifest(self, job: ImageJob) -> list[list[object]]:
+        rows = manifest(job.root) if job.root is not None else []
+        order = [f.dest for f in job.spec.contents.files]
+        return [*rows, ["fat:time", job.time], ["fat:seed", job.seed], ["fat:order", order]]
+
+    def fat_settings(self, job: ImageJob) -> FatSettings:
+        opts: FatOptions = job.spec.options
+        label = opts.label.encode("cp850").ljust(11) if opts.label else None
+        serial = opts.serial if opts.serial is not None else derive_u32(
+            job.seed, f"fat-serial:{job.spec.name}")
+        cluster = opts.cluster_size
+        if cluster is not None and cluster < opts.sector_size:
+            raise CapacityError(*job.where, f"cluster-size {cluster} is smaller than the "
+                                f"{opts.sector_size}-byte sector")
+        want = Wanted(opts.fat, cluster, opts.sector_size, opts.reserved_sectors, opts.fats)
+        return FatSettings(opts.size, want, label, serial, opts.oem.ljust(8).encode(),
+                           opts.hidden_sectors or 0, opts.contiguous, opts.reserve, opts.map,
+                           tuple(f.dest for f in job.spec.contents.files), job.time)
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        assert job.root is not None
+        plan = plan_fat(job.root, self.fat_settings(job), job.where)
+        g = plan.geometry
+        return PlannedImage(plan, plan.image_size, len(plan.files), {
+            "fat": g.bits, "clusters": g.clusters, "cluster_size": g.cluster_bytes,
+            "free_clusters": g.clusters - plan.used})
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        plan: FatPlan = planned.data
+        write_fat(plan, out, sha256_path)
+
+    def placed(self, options: FatOptions, read: Callable[[int, int], bytes],
+               start_bytes: int) -> list[tuple[int, bytes]]:
+        if options.hidden_sectors is not None:
+            return []
+        head = read(0, 512)
+        if not looks_like_fat(head):
+            return []
+        sector = struct.unpack_from("<H", head, 11)[0]
+        if start_bytes % sector:
+            return []
+        value = struct.pack("<I", start_bytes // sector)
+        fixes = [(28, value)]
+        fat32 = struct.unpack_from("<H", head, 22)[0] == 0
+        backup = struct.unpack_from("<H", head, 50)[0] if fat32 else 0
+        if backup:
+            fixes.append((backup * sector + 28, value))
+        return fixes
+
+    def probe(self, head: bytes) -> bool:
+        return looks_like_fat(head)
+
+    def reader(self, src: ByteSource) -> FatReader:
+        return FatReader(src)
+
+    def updater(self, f: BinaryIO, src: ByteSource, where: str) -> FatUpdater:
+        return FatUpdater(f, src, where)
+
+
+TYPE = FatType()

@@ -1,0 +1,319 @@
+"""Replacing and removing one file of a FAT in place ("upgrading is copying a file").
+
+Order of writes, so that an interruption never leaves a file pointing at half-written data:
+the new contents go into free clusters (the file's own clusters are never overwritten: its
+reserve right after it, or the free run right before it, or the first free run that holds
+it), then every FAT copy links the new chain, then the directory entry switches to it, then
+the old chain is freed and FSInfo updated. An interruption before the switch leaves the old
+file whole (at worst clusters in use by no file, which fsck.fat reclaims); after it, the new
+file whole. Each step is flushed to the disk before the next.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from dfsbuild.errors import DfsbuildError, FormatError, InputError
+from dfsbuild.fileio.copy import copy_range
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.images.fat.names import ShortNames, fits_short, fold, name_problem
+from dfsbuild.images.fat.read import FatReader, Slot
+from dfsbuild.images.fat.records import (
+    ATTR_ARCHIVE,
+    ATTR_DIR,
+    DELETED,
+    ENTRY,
+    DirEntry,
+    FsInfo,
+    eoc,
+    fat_datetime,
+    lfn_entries,
+    read_entry,
+    write_entry,
+)
+
+
+class UpdateError(DfsbuildError):
+    pass
+
+
+class FatUpdater:
+    """A FAT open for writing: ``[base, base + size)`` of the file ``f`` (opened r+b)."""
+
+    def __init__(self, f: BinaryIO, src: ByteSource, where: str) -> None:
+        self.fd = f.fileno()
+        self.base = src.base
+        self.where = where
+        self.reader = FatReader(src)
+        g = self.g = self.reader.geometry
+        self.fat = bytearray(self.reader.src.read(g.fat_start, g.fat_sectors * g.sector_size))
+        self.dirty: set[int] = set()            # FAT sectors changed and not yet written
+
+    # -- low level ---------------------------------------------------------------------------
+    def _pwrite(self, offset: int, data: bytes) -> None:
+        if offset < 0 or offset + len(data) > self.reader.src.size:
+            raise FormatError("fat", offset, "a write would pass the end of the filesystem")
+        os.pwrite(self.fd, data, self.base + offset)
+
+    def _sync(self) -> None:
+        os.fsync(self.fd)
+
+    def _set(self, cluster: int, value: int) -> None:
+        write_entry(self.fat, self.g.bits, cluster, value)
+        at = cluster * self.g.bits // 8
+        self.dirty.update({at // self.g.sector_size, (at + 1) // self.g.sector_size})
+
+    def _flush_fat(self) -> None:
+        g = self.g
+        for sector in sorted(self.dirty):
+            data = bytes(self.fat[sector * g.sector_size:(sector + 1) * g.sector_size])
+            for copy in range(g.fats):
+                self._pwrite(g.fat_start + (copy * g.fat_sectors + sector) * g.sector_size, data)
+        self.dirty.clear()
+        self._sync()
+
+    def free_runs(self) -> Iterator[tuple[int, int]]:
+        start = None
+        for c in range(2, self.g.clusters + 2):
+            if read_entry(self.fat, self.g.bits, c) == 0:
+                if start is None:
+                    start = c
+            elif start is not None:
+                yield start, c - start
+                start = None
+        if start is not None:
+            yield start, self.g.clusters + 2 - start
+
+    def _link(self, clusters: list[int]) -> None:
+        for a, b in itertools.pairwise(clusters):
+            self._set(a, b)
+        if clusters:
+            self._set(clusters[-1], eoc(self.g.bits))
+
+    def _update_fsinfo(self) -> None:
+        b = self.reader.boot
+        if self.g.bits != 32 or not b.fsinfo_sector:
+            return
+        free_runs = list(self.free_runs())
+        free = sum(n for _, n in free_runs)
+        nxt = free_runs[-1][0] if free_runs else 0xFFFFFFFF
+        at = b.fsinfo_sector * self.g.sector_size
+        self._pwrite(at, FsInfo(free, nxt).pack(self.g.sector_size)[:512])
+        self._sync()
+
+    # -- placing -----------------------------------------------------------------------------
+    def _choose(self, need: int, old: list[int], fragment: bool) -> list[int]:
+        if need == 0:
+            return []
+        runs = list(self.free_runs())
+        if old:
+            after = old[-1] + 1
+            for start, count in runs:
+                if start == after and count >= need:
+                    return list(range(start, start + need))          # its reserve
+                if start + count == old[0] and count >= need:
+                    return list(range(old[0] - need, old[0]))        # the run before it
+        for start, count in runs:
+            if count >= need:
+                return list(range(start, start + need))
+        free = sum(n for _, n in runs)
+        if fragment and free >= need:
+            out: list[int] = []
+            for start, count in runs:
+                out.extend(range(start, start + min(count, need - len(out))))
+                if len(out) == need:
+                    return out
+        cb = self.g.cluster_bytes
+        if free >= need:
+            raise UpdateError(f"{self.where}: no run of {need} free clusters ({need * cb} "
+                              f"bytes) in one piece; {free} clusters are free in pieces",
+                              "pass --fragment to allow a fragmented file, or give the file a "
+                              "reserve in the layout")
+        raise UpdateError(f"{self.where}: {need} clusters ({need * cb} bytes) needed, "
+                          f"{free} free (the old contents stay until the new are written)")
+
+    def _write_data(self, clusters: list[int], source: str, size: int) -> None:
+        g = self.g
+        try:
+            src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InputError(f"{source}: cannot open: {exc.strerror}") from None
+        try:
+            done = 0
+            for start, count in _runs(clusters):
+                n = min(count * g.cluster_bytes, size - done)
+                copy_range(src, self.fd, n, self.base + g.cluster_offset(start), source,
+                           src_offset=done, last=done + n == size)
+                done += n
+            slack = len(clusters) * g.cluster_bytes - size
+            if slack:
+                self._pwrite(g.cluster_offset(clusters[-1]) + g.cluster_bytes - slack,
+                             bytes(slack))
+        finally:
+            os.close(src)
+        self._sync()
+
+    # -- directories -------------------------------------------------------------------------
+    def _directory(self, path: str) -> tuple[int, list[Slot]]:
+        if not path:
+            cluster = self.reader.boot.root_cluster if self.g.bits == 32 else 0
+            return cluster, self.reader.slots(cluster)
+        try:
+            entry = self.reader.lookup(path)
+        except FileNotFoundError:
+            raise UpdateError(f"{self.where}: no directory {path!r}") from None
+        if entry.kind != "dir":
+            raise UpdateError(f"{self.where}: {path!r} is not a directory")
+        first = dict(entry.extra).get("cluster")
+        assert isinstance(first, int)
+        return first, self.reader.slots(first)
+
+    def _find(self, slots: list[Slot], leaf: str) -> Slot | None:
+        for s in slots:
+            if fold(s.name) == fold(leaf):
+                return s
+        return None
+
+    def _free_slots(self, cluster: int, count: int) -> int | None:
+        """Byte offset of ``count`` consecutive free entries in the directory, else None."""
+        run_start, run = None, 0
+        for start, length in self.reader.dir_regions(cluster):
+            data = self.reader.src.read(start, length)
+            for i in range(0, length, ENTRY):
+                first = data[i]
+                if first == 0:
+                    # The end: everything after it is free; keep an end mark after ours.
+                    at = start + i if run == 0 or run_start is None else run_start
+                    room_end = start + length
+                    if at + (count + 1) * ENTRY <= room_end or (
+                            at + count * ENTRY == room_end):
+                        return at
+                    return None
+                if first == DELETED:
+                    if run == 0:
+                        run_start = start + i
+                    run += 1
+                    if run >= count:
+                        return run_start
+                else:
+                    run, run_start = 0, None
+            run, run_start = 0, None       # runs do not continue across fragments
+        return None
+
+    def _grow(self, cluster: int) -> None:
+        """One more zeroed cluster at the end of a directory's chain."""
+        if cluster == 0:
+            raise UpdateError(f"{self.where}: the FAT{self.g.bits} root directory is full "
+                              f"({self.g.root_entries} entries)")
+        chain = self.reader.chain(cluster)
+        new = self._choose(1, [], False)[0]
+        self._pwrite(self.g.cluster_offset(new), bytes(self.g.cluster_bytes))
+        self._sync()
+        self._set(new, eoc(self.g.bits))
+        self._set(chain[-1], new)
+        self._flush_fat()
+
+    # -- commands ----------------------------------------------------------------------------
+    def put(self, path: str, source: str, time: int, fragment: bool = False) -> str:
+        """Replace or create the file ``path`` with the contents of ``source``; says what
+        happened."""
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise UpdateError(f"{self.where}: name a file, not the root")
+        parent, leaf = "/".join(parts[:-1]), parts[-1]
+        problem = name_problem(leaf)
+        if problem is not None:
+            raise UpdateError(f"{self.where}: {path!r}: the name {problem}")
+        try:
+            size = os.stat(source).st_size
+        except OSError as exc:
+            raise InputError(f"{source}: {exc.strerror}") from None
+        if size > 0xFFFFFFFF:
+            raise UpdateError(f"{source}: {size} bytes; a FAT file holds at most 4 GiB - 1")
+        cluster, slots = self._directory(parent)
+        old = self._find(slots, leaf)
+        if old is not None and old.entry.attr & ATTR_DIR:
+            raise UpdateError(f"{self.where}: {path!r} is a directory")
+        old_chain = self._old_chain(old)
+        need = -(-size // self.g.cluster_bytes)
+        new = self._choose(need, old_chain, fragment)
+        if new:
+            self._write_data(new, source, size)
+            self._link(new)
+            self._flush_fat()
+        date, clock, cs = fat_datetime(time)
+        first = new[0] if new else 0
+        if old is not None:
+            e = old.entry
+            entry = DirEntry(e.name, e.attr | ATTR_ARCHIVE, e.case, e.ctime_cs, e.ctime,
+                             e.cdate, date, clock, date, first, size)
+            self._pwrite(old.offset, entry.pack())
+            self._sync()
+            for c in old_chain:
+                self._set(c, 0)
+            self._flush_fat()
+            what = "replaced"
+        else:
+            self._create(cluster, slots, leaf, DirEntry(b"", ATTR_ARCHIVE, 0, cs, clock, date,
+                                                        date, clock, date, first, size))
+            what = "created"
+        self._update_fsinfo()
+        return f"{what} {path} ({size} bytes, {len(_runs(new))} run(s) of clusters)"
+
+    def _old_chain(self, old: Slot | None) -> list[int]:
+        if old is None or old.entry.cluster == 0:
+            return []
+        return self.reader.chain(old.entry.cluster)
+
+    def _create(self, cluster: int, slots: list[Slot], leaf: str, entry: DirEntry) -> None:
+        used = {s.entry.name for s in slots}
+        fit = fits_short(leaf)
+        name = fit if fit is not None and fit.short not in used else \
+            ShortNames(used).generate(leaf)
+        raw = b"".join(lfn_entries(name.long, name.short)) if name.long else b""
+        raw += DirEntry(name.short, entry.attr, name.case, entry.ctime_cs, entry.ctime,
+                        entry.cdate, entry.adate, entry.mtime, entry.mdate, entry.cluster,
+                        entry.size_bytes).pack()
+        count = len(raw) // ENTRY
+        at = self._free_slots(cluster, count)
+        if at is None:
+            self._grow(cluster)
+            self.reader = FatReader(self.reader.src)
+            at = self._free_slots(cluster, count)
+            if at is None:
+                raise UpdateError(f"{self.where}: no room for {count} directory entries")
+        self._pwrite(at, raw)
+        self._sync()
+
+    def rm(self, path: str) -> str:
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            raise UpdateError(f"{self.where}: name a file, not the root")
+        _cluster, slots = self._directory("/".join(parts[:-1]))
+        old = self._find(slots, parts[-1])
+        if old is None:
+            raise UpdateError(f"{self.where}: no file {path!r}")
+        if old.entry.attr & ATTR_DIR:
+            raise UpdateError(f"{self.where}: {path!r} is a directory; rm removes files")
+        chain = self._old_chain(old)
+        for at in range(old.first, old.offset + ENTRY, ENTRY):   # long names, then the entry
+            self._pwrite(at, bytes([DELETED]))
+        self._sync()
+        for c in chain:
+            self._set(c, 0)
+        self._flush_fat()
+        self._update_fsinfo()
+        return f"removed {path} ({old.entry.size_bytes} bytes)"
+
+
+def _runs(clusters: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for c in clusters:
+        if out and out[-1][0] + out[-1][1] == c:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((c, 1))
+    return out
