@@ -2,7 +2,7 @@
 
 The kernel package comes from Debian's archive (apt-get download; cached under
 ``.cache/kernel``), the initramfs is packed with GNU cpio around a static busybox, and the
-guest prints what its partition parsers and its romfs driver found on the serial console.
+guest prints what its partition parsers and its romfs and vfat drivers found on the serial console.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 from tests.conftest import IN_CI, ROOT
 
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
-           "virtio_pci", "virtio_blk", "romfs"]
+           "virtio_pci", "virtio_blk", "romfs", "fat", "vfat", "nls_cp437", "nls_utf8",
+           "nls_ascii"]
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -38,6 +39,11 @@ for disk in /sys/block/vd*; do
     if mount -t romfs -o ro /dev/$name /mnt 2>/dev/null; then
       echo "ROMFS $name hostname=$(cat /mnt/etc/hostname 2>/dev/null) files=$(find /mnt | wc -l)"
       for f in /mnt/dev/*; do [ -e "$f" ] && stat -c "DEV $name %A %t %T %n" "$f"; done
+      umount /mnt
+    elif mount -t vfat -o ro,iocharset=utf8,shortname=mixed /dev/$name /mnt 2>/dev/null; then
+      find /mnt -type f | sort | while read -r f; do
+        echo "FAT $name $(sha256sum "$f" | cut -d' ' -f1) ${f#/mnt/}"
+      done
       umount /mnt
     fi
   done
@@ -124,6 +130,7 @@ class GuestReport:
     disks: dict[str, tuple[int, int]]                  # name -> (size in 512 units, block)
     partitions: dict[str, tuple[int, int]]             # vda5 -> (start, size) in 512 units
     romfs: dict[str, str]                              # vda5 -> "hostname=... files=N"
+    fat: dict[str, dict[str, str]]                     # vda1 -> {path: sha256}
     devices: list[tuple[str, str, int, int, str]]      # (part, type, major, minor, name)
     console: str
 
@@ -146,7 +153,7 @@ def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]]) -> GuestR
     if "@@END@@" not in console:
         raise AssertionError(f"the guest did not finish:\n{console[-3000:]}\n{proc.stderr}")
     body = console.split("@@BEGIN@@", 1)[1].split("@@END@@", 1)[0]
-    report = GuestReport({}, {}, {}, [], console)
+    report = GuestReport({}, {}, {}, {}, [], console)
     for line in body.splitlines():
         words = line.split()
         if not words:
@@ -155,6 +162,8 @@ def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]]) -> GuestR
             report.disks[words[1]] = (int(words[2]), int(words[3]))
         elif words[0] == "PART":
             report.partitions[words[1]] = (int(words[2]), int(words[3]))
+        elif words[0] == "FAT":
+            report.fat.setdefault(words[1], {})[line.split(" ", 3)[3]] = words[2]
         elif words[0] == "ROMFS":
             report.romfs[words[1]] = " ".join(words[2:])
         elif words[0] == "DEV":  # DEV vda5 crw------- 5 1 /mnt/dev/console (hex numbers)
