@@ -178,20 +178,28 @@ class FatUpdater:
         return None
 
     def _free_slots(self, cluster: int, count: int) -> int | None:
-        """Byte offset of ``count`` consecutive free entries in the directory, else None."""
-        run_start, run = None, 0
-        for start, length in self.reader.dir_regions(cluster):
+        """Byte offset of ``count`` consecutive free entries in the directory, else None.
+        Entries never straddle two pieces of a directory: when the free tail of one piece is
+        too short and another piece follows, that tail is marked deleted (so the end mark
+        moves on) and the entries go at the start of the next piece."""
+        regions = self.reader.dir_regions(cluster)
+        need = count * ENTRY
+        for index, (start, length) in enumerate(regions):
             data = self.reader.src.read(start, length)
+            run_start, run = 0, 0
             for i in range(0, length, ENTRY):
                 first = data[i]
                 if first == 0:
-                    # The end: everything after it is free; keep an end mark after ours.
-                    at = start + i if run == 0 or run_start is None else run_start
-                    room_end = start + length
-                    if at + (count + 1) * ENTRY <= room_end or (
-                            at + count * ENTRY == room_end):
+                    at = run_start if run else start + i
+                    if at + need <= start + length:
                         return at
-                    return None
+                    if index + 1 == len(regions):
+                        return None
+                    for slot in range(start + i, start + length, ENTRY):
+                        self._pwrite(slot, bytes([DELETED]))
+                    self._sync()
+                    nxt_start, nxt_length = regions[index + 1]
+                    return nxt_start if need <= nxt_length else None
                 if first == DELETED:
                     if run == 0:
                         run_start = start + i
@@ -199,8 +207,7 @@ class FatUpdater:
                     if run >= count:
                         return run_start
                 else:
-                    run, run_start = 0, None
-            run, run_start = 0, None       # runs do not continue across fragments
+                    run = 0
         return None
 
     def _grow(self, cluster: int) -> None:
