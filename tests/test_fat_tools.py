@@ -15,8 +15,8 @@ import pytest
 from dfsbuild.images.fat.geometry import Wanted, choose
 from tests.conftest import need_tool, run_cli
 from tests.fattree import (
-    blkid,
     as_mtools,
+    blkid,
     fsck,
     make_tree,
     mshowfat_runs,
