@@ -29,11 +29,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.romfs_bench import bench_env  # noqa: E402
+
 SIZES_MIB = (100, 50, 20)
 
 
 def run(cmd: list[str], cwd: Path | None = None, stdin: str | None = None) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     subprocess.run(cmd, check=True, cwd=cwd, env=env, input=stdin, text=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

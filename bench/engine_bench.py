@@ -32,11 +32,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.romfs_bench import bench_env  # noqa: E402
+
 KERNEL_MIB = 32
 
 
 def run(cmd: list[str], cwd: Path | None = None) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     subprocess.run(cmd, check=True, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
 

@@ -27,13 +27,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def bench_env(**extra: str) -> dict[str, str]:
+    """The environment the tools run in: dfsbuild importable, and Python allowed to cache its
+    bytecode as on any user's machine (PYTHONDONTWRITEBYTECODE would make every run compile
+    dfsbuild again)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
 def dfsbuild_cmd() -> list[str]:
     return [sys.executable, "-m", "dfsbuild"]
 
 
 def timed(cmd: list[str], runs: int, cwd: Path | None = None) -> tuple[float, int]:
     """Best wall time of ``runs`` runs, and the peak RSS (KiB) of the children."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     best = float("inf")
     for _ in range(runs):
         start = time.perf_counter()
@@ -47,7 +55,7 @@ def peak_rss(cmd: list[str]) -> int:
     code = ("import resource,subprocess,sys;subprocess.run(sys.argv[1:],check=True,"
             "stdout=subprocess.DEVNULL);print(resource.getrusage(resource.RUSAGE_CHILDREN)"
             ".ru_maxrss)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = bench_env()
     out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, env=env,
                          capture_output=True, text=True).stdout
     return int(out.strip())

@@ -3,12 +3,13 @@ bits Windows and Linux write), and the deterministic ``~N`` short names for the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from dfsbuild.images.fat.records import CASE_LOWER_BASE, CASE_LOWER_EXT
 
 MAX_LONG = 255                     # UTF-16 code units
-REFUSED = set('"*/:<>?\\|')
+_REFUSED = re.compile(r'[\x00-\x1f\x7f"*/:<>?\\|]')
 SHORT_SPECIAL = set("!#$%&'()-@^_`{}~")
 
 
@@ -29,8 +30,8 @@ def name_problem(name: str) -> str | None:
         return "is not valid Unicode (the host name is not UTF-8)"
     if units > MAX_LONG:
         return f"is {units} UTF-16 units long; FAT names hold at most {MAX_LONG}"
-    bad = sorted({c for c in name if c in REFUSED or ord(c) < 0x20 or ord(c) == 0x7F})
-    if bad:
+    if _REFUSED.search(name):
+        bad = sorted(set(_REFUSED.findall(name)))
         shown = ", ".join(repr(c) for c in bad)
         return f"holds {shown}, which FAT names cannot hold"
     if name[-1] in ". ":
@@ -62,6 +63,9 @@ def fits_short(name: str) -> FatName | None:
     return FatName("", short, case)
 
 
+_NOT_SHORT = re.compile(r"[^A-Z0-9!#$%&'()\-@^_`{}~]")
+
+
 def _basis(name: str) -> tuple[str, str]:
     """The upper-case, lossy basis of a short name: (base, ext)."""
     stripped = name.lstrip(".")
@@ -70,8 +74,11 @@ def _basis(name: str) -> tuple[str, str]:
         base, ext = stripped, ""
 
     def clean(s: str) -> str:
-        return "".join(c.upper() if _short_char(c) else "_" for c in s if c != " " and c != ".")
-    return clean(base) or "_", clean(ext)[:3]
+        kept = s.replace(" ", "").replace(".", "")
+        if not kept.isascii():
+            kept = "".join(c if c.isascii() else "_" for c in kept)
+        return _NOT_SHORT.sub("_", kept.upper())
+    return clean(base)[:8] or "_", clean(ext)[:3]
 
 
 class ShortNames:
@@ -80,15 +87,18 @@ class ShortNames:
 
     def __init__(self, used: set[bytes] | None = None) -> None:
         self.used: set[bytes] = set(used or ())
+        self.next: dict[tuple[str, str], int] = {}    # first N worth trying, per basis
 
     def generate(self, name: str) -> FatName:
         """A long name with a fresh ``~N`` short name."""
         base, ext = _basis(name)
-        for n in range(1, 1_000_000):
+        start = self.next.get((base, ext), 1)
+        for n in range(start, 1_000_000):
             tail = f"~{n}"
             short = ((base[:8 - len(tail)] + tail).ljust(8) + ext.ljust(3)).encode("ascii")
             if short not in self.used:
                 self.used.add(short)
+                self.next[(base, ext)] = n + 1
                 return FatName(name, short, 0)
         raise ValueError(f"{name!r}: no free short name")
 
