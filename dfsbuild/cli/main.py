@@ -197,20 +197,16 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
               "or the free run before it, or the first free run that holds it); only then does "
               "the directory entry switch to them, so an interruption leaves the old file "
               "whole. The parent directory must exist.")
-    put.add_argument("image", metavar="IMAGE", help=target_help)
-    put.add_argument("path", metavar="PATH", help="the file inside the image")
+    rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
+    for sp in (put, rm):
+        sp.add_argument("image", metavar="IMAGE", help=target_help)
+        sp.add_argument("path", metavar="PATH", help="the file inside the image")
+        sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+        sector_size(sp)
     put.add_argument("source", metavar="SRC", help="host file with the new contents")
     put.add_argument("--fragment", action="store_true",
                      help="allow the file to be split over several runs of clusters when no "
                      "single free run holds it")
-    put.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    sector_size(put)
-
-    rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
-    rm.add_argument("image", metavar="IMAGE", help=target_help)
-    rm.add_argument("path", metavar="PATH", help="the file inside the image")
-    rm.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    sector_size(rm)
     return p
 
 
