@@ -15,6 +15,7 @@ from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
 from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
+from dfsbuild.cli.trivialfs import add_trivialfs
 from dfsbuild.errors import DfsbuildError, FormatError
 from dfsbuild.units import SizeError, parse_size
 
@@ -197,6 +198,8 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
               "or the free run before it, or the first free run that holds it); only then does "
               "the directory entry switch to them, so an interruption leaves the old file "
               "whole. The parent directory must exist.")
+    add_trivialfs(sub)
+
     rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
     for sp in (put, rm):
         sp.add_argument("image", metavar="IMAGE", help=target_help)

@@ -10,9 +10,11 @@ from dfsbuild.images import raw
 from dfsbuild.images.base import ImageType
 from dfsbuild.images.fat import handler as fat
 from dfsbuild.images.romfs import handler as romfs
+from dfsbuild.images.trivialfs import handler as trivialfs
 
 IMAGE_TYPES: dict[str, ImageType] = {
     "romfs": romfs.TYPE,
     "fat": fat.TYPE,
+    "trivialfs": trivialfs.TYPE,
     "raw": raw.TYPE,
 }

@@ -58,6 +58,7 @@ class ImageType:
     options: ClassVar[type]
     contents: ClassVar[frozenset[str]] = frozenset()
     short_flags: ClassVar[dict[str, tuple[str, ...]]] = {}   # `mkfs` aliases of setting flags
+    file_reserve: ClassVar[bool] = False   # takes `files."PATH" = { …, reserve = SIZE }`
 
     def load(self, table: Table, ctx: Context) -> Any:
         """The options record for one ``[image.NAME]`` table; LayoutError on bad values."""

@@ -102,6 +102,8 @@ def _open_dest(dest: str) -> int:
 
 
 def extract(reader: FsReader, dest: str) -> ExtractReport:
+    for e in reader.walk():             # every name checked before anything is created
+        check_name(e.name, e.path)
     root_fd = _open_dest(dest)
     chain = _Chain(root_fd)
     report = ExtractReport()

@@ -6,12 +6,13 @@ only to" errors cover them; an image type says which of them it takes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from dfsbuild.errors import LayoutError
 from dfsbuild.layout.model import DEVICE_KINDS, Contents, DeviceSpec, FileSpec
-from dfsbuild.layout.settings import Context, Setting, p_host_path, p_mode
+from dfsbuild.layout.settings import Context, Setting, p_host_path, p_mode, p_size
 from dfsbuild.layout.table import Table, describe
 from dfsbuild.trees.patterns import PatternError, check_pattern
 
@@ -62,13 +63,36 @@ def p_files(value: object, ctx: Context) -> tuple[FileSpec, ...]:
         path = _dest(table, dest)
         host = entry.parse("file", lambda v: p_host_path(v, ctx), None)
         image = entry.get("image", str)
+        builtin = entry.parse("builtin", p_builtin, None)
         mode = entry.parse("mode", lambda v: p_mode(v, ctx), None)
+        reserve = entry.parse("reserve", lambda v: p_size(v, ctx), None)
         entry.done()
-        if (host is None) == (image is None):
-            raise entry.error("", "give exactly one of 'file' (a host file) or 'image' "
-                              "(an image of this layout)")
-        specs.append(FileSpec(path, entry.key, file=host, image=image, mode=mode))
+        if sum(x is not None for x in (host, image, builtin)) != 1:
+            raise entry.error("", "give exactly one of 'file' (a host file), 'image' (an "
+                              "image of this layout) or 'builtin' (a tool dfsbuild ships: "
+                              + ", ".join(sorted(builtins())) + ")")
+        specs.append(FileSpec(path, entry.key, file=host or builtin, image=image, mode=mode,
+                              reserve=reserve))
     return tuple(specs)
+
+
+SHARE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "share")
+
+
+def builtins() -> dict[str, str]:
+    """The files dfsbuild ships for images (``builtin = NAME``), by name."""
+    try:
+        names = sorted(os.listdir(SHARE))
+    except OSError:
+        return {}
+    return {n: os.path.join(SHARE, n) for n in names if not n.startswith((".", "_"))}
+
+
+def p_builtin(value: object) -> str:
+    if not isinstance(value, str) or value not in builtins():
+        raise ValueError(f"{describe(value)} is not a file dfsbuild ships; one of: "
+                         + ", ".join(sorted(builtins())))
+    return builtins()[value]
 
 
 def p_devices(value: object, ctx: Context) -> tuple[DeviceSpec, ...]:

@@ -139,6 +139,12 @@ def _load_image(table: Table, ctx: Context) -> ImageSpec:
     contents = contents_from(read_settings(
         table, [CONTENT_SETTINGS[k] for k in sorted(t.contents)], ctx))
     table.done(_owners({k: image_settings(v) for k, v in IMAGE_TYPES.items()}, "type", kind))
+    for f in contents.files:
+        if f.reserve is not None and not t.file_reserve:
+            takers = " or ".join(f'type = "{k}"' for k, v in IMAGE_TYPES.items()
+                                 if v.file_reserve)
+            raise LayoutError(ctx.file, f"{f.key}.reserve", f"applies to {takers}, not "
+                              f"\"{kind}\"")
     return ImageSpec(ctx.name, kind, table.key, output, options, contents)
 
 

@@ -21,6 +21,7 @@ class FileSpec:
     file: str | None = None   # host path (absolute) of the content
     image: str | None = None  # name of a nested image whose output is the content
     mode: int | None = None   # permission bits; None: the host file's, or 0644 for images
+    reserve: int | None = None  # bytes kept for the file on disk (types with file_reserve)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""TrivialFS: a text header of byte ranges, then the files' contents (formats.md §2)."""
