@@ -99,7 +99,10 @@ def _kernel_package() -> re.Match[str] | None:
     return re.search(r"Depends: (linux-image-\S+)", depends)
 
 
-def make_initramfs(kernel: Kernel, work: Path) -> Path:
+def make_initramfs(kernel: Kernel, work: Path, body: str | None = None,
+                   tools: dict[str, Path] | None = None) -> Path:
+    """The initramfs; ``body`` replaces the guest's disk report (between its markers),
+    ``tools`` are copied into /bin."""
     root = work / "initramfs"
     for d in ("bin", "dev", "proc", "sys", "mnt", "modules"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -111,7 +114,14 @@ def make_initramfs(kernel: Kernel, work: Path) -> Path:
     for name, path in kernel.modules.items():
         shutil.copy(path, root / "modules" / f"{name}.ko")
     init = root / "init"
-    init.write_text(INIT.replace("MODULES", " ".join(MODULES)))
+    script = INIT.replace("MODULES", " ".join(MODULES))
+    if body is not None:
+        begin = script.index('echo "@@BEGIN@@"') + len('echo "@@BEGIN@@"\n')
+        script = script[:begin] + body + script[script.index('echo "@@END@@"'):]
+    init.write_text(script)
+    for name, path in (tools or {}).items():
+        shutil.copy(path, root / "bin" / name)
+        (root / "bin" / name).chmod(0o755)
     init.chmod(0o755)
     cpio = shutil.which("cpio")
     if cpio is None:
@@ -135,7 +145,8 @@ class GuestReport:
     console: str
 
 
-def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]]) -> GuestReport:
+def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]],
+         writable: bool = False) -> GuestReport:
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         unavailable("qemu-system-x86_64 (qemu-system-x86) is not installed")
@@ -144,7 +155,8 @@ def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]]) -> GuestR
            "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1 quiet"]
     # Software emulation: /dev/kvm may exist and still fail (seen on these machines).
     for i, (image, block) in enumerate(drives):
-        cmd += ["-drive", f"file={image},format=raw,if=none,id=d{i},readonly=on",
+        mode = "" if writable else ",readonly=on"
+        cmd += ["-drive", f"file={image},format=raw,if=none,id=d{i}{mode}",
                 "-device", f"virtio-blk-pci,drive=d{i},logical_block_size={block},"
                            f"physical_block_size={block}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,

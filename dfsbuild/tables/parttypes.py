@@ -29,6 +29,7 @@ MBR_TYPES = {
     "efi": 0xEF,
     "linux-raid": 0xFD,
     "data": 0xDA,
+    "non-fs-data": 0xDA,
     "embr": 0xE0,
 }
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
