@@ -13,7 +13,9 @@ from dfsbuild.cli import build_parser
 from tests.conftest import ROOT, need_tool, run_cli
 
 COMMANDS = ["mkfs", "mkfs romfs", "mkfs fat", "build", "check", "plan", "inspect", "ls", "cat",
-            "extract", "map", "put", "rm", "clean", "cache", "cache stats", "cache prune"]
+            "extract", "map", "put", "rm", "clean", "cache", "cache stats", "cache prune",
+            "trivialfs", "trivialfs gen", "trivialfs volume", "trivialfs file", "trivialfs read",
+            "trivialfs write", "trivialfs explode", "trivialfs install-sh", "mkfs trivialfs"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -26,7 +28,7 @@ def test_parser_lists_every_command_with_its_help() -> None:
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) == {"mkfs", "build", "check", "plan", "inspect", "ls", "cat",
-                                "extract", "map", "put", "rm", "clean", "cache"}
+                                "extract", "map", "put", "rm", "clean", "cache", "trivialfs"}
     helped = {a.dest: a.help for a in sub._choices_actions}
     assert all(helped.get(name) for name in sub.choices), helped
 

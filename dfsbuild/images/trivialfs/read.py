@@ -84,12 +84,13 @@ class TrivialReader(FsReader):
             offsets = [e.offset, *e.link_offsets]
             for raw, at in zip(e.names, offsets, strict=True):
                 name = raw.decode("utf-8", "surrogateescape")
-                if name in self._files or name in self._dirs:
+                unusable = any(p in ("", ".", "..") for p in name.split("/"))
+                if not unusable and (name in self._files or name in self._dirs):
                     self.problem_list.append(Problem(at, f"{name!r} is named again; the first "
                                                      "entry wins"))
                     continue
                 parent, _, leaf = name.rpartition("/")
-                if any(p in ("", ".", "..") for p in name.split("/")):
+                if unusable:
                     # Listed whole at the top, so that extract's guard names and refuses it.
                     self.problem_list.append(Problem(at, f"{name!r} is not a usable path (an "
                                                      "empty, '.' or '..' component)"))
