@@ -291,6 +291,8 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
     if contents.tree is not None:
         builder.add_scan(scan(contents.tree, contents.exclude))
     try:
+        for empty in contents.dirs:
+            builder.put(FsNode(empty.rsplit("/", 1)[-1], empty, "dir", 0o755))
         for f in contents.files:
             leaf = f.dest.rsplit("/", 1)[-1]
             if f.image is not None:

@@ -17,7 +17,7 @@ from dfsbuild.trees.fstree import FsNode, manifest
 from dfsbuild.trees.walk import TreeEntry
 
 # Which content keys a type takes: a host tree, single files, exclude patterns, special files.
-TREE, FILES, EXCLUDE, DEVICES = "tree", "files", "exclude", "devices"
+TREE, FILES, EXCLUDE, DEVICES, DIRS = "tree", "files", "exclude", "devices", "dirs"
 
 MAX_WALK = 1 << 22      # entries a reader walks before calling the image hostile
 

@@ -127,17 +127,29 @@ EXCLUDE = Setting("exclude", p_patterns, (), "glob patterns left out of the tree
                   "`[…]` match neither `/` nor a leading `.` (genromfs `-x` rules); excluded "
                   "directories are not descended", kind="array of strings")
 FILES = Setting("files", p_files, (), "add one file: `files.\"PATH\" = { file = \"host/path\" }` "
-                "(symlinks followed) or `{ image = \"OTHER\" }` (another image of the layout, "
-                "built first); `mode` (`\"0755\"`) defaults to the host file's, `0644` for "
-                "images; replaces a tree entry of the same path; parents are created `0755`",
-                kind="table", cached=False)
+                "(symlinks followed), `{ image = \"OTHER\" }` (another image of the layout, "
+                "built first) or `{ builtin = \"trivialfs_read\" }` (a tool dfsbuild ships); "
+                "`mode` (`\"0755\"`) defaults to the host file's, `0644` for images; "
+                "`reserve = SIZE` (TrivialFS) keeps that much room for it; replaces a tree entry "
+                "of the same path; parents are created `0755`", kind="table", cached=False)
 DEVICES = Setting("devices", p_devices, (), "a special file: `devices.\"PATH\" = { type = "
                   "\"char\"|\"block\"|\"fifo\"|\"socket\", major, minor, mode }` (major/minor "
                   "0–65535, required for char and block; mode default `0600`)", kind="table",
                   cached=False)
-CONTENT_SETTINGS = {"tree": TREE, "exclude": EXCLUDE, "files": FILES, "devices": DEVICES}
+
+
+def p_dirs(value: object, ctx: Context) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected an array of paths, found {describe(value)}")
+    return tuple(image_path(v) for v in value)
+
+
+DIRS = Setting("dirs", p_dirs, (), "empty directories to create (`[\"proc\", \"sys\", \"tmp\"]`, "
+               "mode 0755): those git cannot keep", kind="array of strings")
+CONTENT_SETTINGS = {"tree": TREE, "exclude": EXCLUDE, "files": FILES, "devices": DEVICES,
+                    "dirs": DIRS}
 
 
 def contents_from(values: Mapping[str, Any]) -> Contents:
     return Contents(values.get("tree"), values.get("exclude", ()), values.get("files", ()),
-                    values.get("devices", ()))
+                    values.get("devices", ()), values.get("dirs", ()))

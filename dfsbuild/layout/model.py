@@ -44,6 +44,7 @@ class Contents:
     exclude: tuple[str, ...] = ()
     files: tuple[FileSpec, ...] = ()
     devices: tuple[DeviceSpec, ...] = ()
+    dirs: tuple[str, ...] = ()           # empty directories to create
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from dfsbuild.fileio.digest import sha256_path
 from dfsbuild.fileio.sink import Sink
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
-from dfsbuild.images.base import EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
+from dfsbuild.images.base import DIRS, EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
 from dfsbuild.images.fat.geometry import Wanted
 from dfsbuild.images.fat.read import FatReader, looks_like_fat
 from dfsbuild.images.fat.update import FatUpdater
@@ -126,7 +126,7 @@ class FatType(ImageType):
     help = "a FAT12/16/32 filesystem, every file in one run of clusters"
     revision = 1
     options = FatOptions
-    contents = frozenset({TREE, EXCLUDE, FILES})
+    contents = frozenset({TREE, EXCLUDE, FILES, DIRS})
     short_flags: ClassVar[dict[str, tuple[str, ...]]] = {
         "fat": ("-F",), "label": ("-n",), "sector-size": ("-S",), "fats": ("-f",),
         "reserved-sectors": ("-R",)}

@@ -7,7 +7,16 @@ from typing import ClassVar
 
 from dfsbuild.fileio.sink import Sink
 from dfsbuild.fileio.source import ByteSource
-from dfsbuild.images.base import DEVICES, EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
+from dfsbuild.images.base import (
+    DEVICES,
+    DIRS,
+    EXCLUDE,
+    FILES,
+    TREE,
+    ImageJob,
+    ImageType,
+    PlannedImage,
+)
 from dfsbuild.images.romfs.read import RomfsReader
 from dfsbuild.images.romfs.records import MAGIC, MAX_NAME
 from dfsbuild.images.romfs.write import plan_romfs, write_romfs
@@ -37,7 +46,7 @@ class RomfsType(ImageType):
     help = "a romfs image, byte-identical to genromfs for the same tree"
     revision = 1
     options = RomfsOptions
-    contents = frozenset({TREE, EXCLUDE, FILES, DEVICES})
+    contents = frozenset({TREE, EXCLUDE, FILES, DEVICES, DIRS})
     short_flags: ClassVar[dict[str, tuple[str, ...]]] = {"volume": ("-V",), "align": ("-a",)}
     settings = (
         Setting("volume", _volume, lambda ctx: ctx.name, "volume name (at most 127 bytes, no "

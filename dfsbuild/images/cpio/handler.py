@@ -1,0 +1,63 @@
+"""``type = "cpio"``: a newc archive (an initramfs), as the registry sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import ByteSource
+from dfsbuild.images.base import (
+    DEVICES,
+    DIRS,
+    EXCLUDE,
+    FILES,
+    TREE,
+    ImageJob,
+    ImageType,
+    PlannedImage,
+)
+from dfsbuild.images.cpio.read import CpioReader, looks_like_cpio
+from dfsbuild.images.cpio.write import CpioPlan, plan_cpio, write_cpio
+from dfsbuild.layout.settings import Setting, p_choice
+from dfsbuild.trees.fstree import manifest
+
+
+@dataclass(frozen=True, slots=True)
+class CpioOptions:
+    compress: str
+
+
+class CpioType(ImageType):
+    name = "cpio"
+    help = "a cpio newc archive (an initramfs the kernel unpacks)"
+    revision = 1
+    options = CpioOptions
+    contents = frozenset({TREE, EXCLUDE, FILES, DEVICES, DIRS})
+    settings = (
+        Setting("compress", p_choice("none", "gzip", "xz"), "none", "`none` (default), `gzip` "
+                "(mtime 0, no name) or `xz` (CRC32 check, as the kernel needs)"),
+    )
+
+    def manifest(self, job: ImageJob) -> list[list[object]]:
+        rows = manifest(job.root) if job.root is not None else []
+        return [*rows, ["cpio:time", job.time]]
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        assert job.root is not None
+        opts: CpioOptions = job.spec.options
+        plan = plan_cpio(job.root, job.time, opts.compress, job.where)
+        return PlannedImage(plan, plan.image_size, len(plan.members),
+                            {"uncompressed": plan.raw_size})
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        plan: CpioPlan = planned.data
+        write_cpio(plan, out)
+
+    def probe(self, head: bytes) -> bool:
+        return looks_like_cpio(head)
+
+    def reader(self, src: ByteSource) -> CpioReader:
+        return CpioReader(src)
+
+
+TYPE = CpioType()
