@@ -16,6 +16,7 @@ HOST_MODULES = {"os", "pathlib", "glob", "shutil", "tempfile", "io", "tomllib", 
 STDLIB_OK = set(sys.stdlib_module_names) - HOST_MODULES
 FORMAT_FILES = ("records.py", "write.py", "read.py", "ebr.py")
 FORMAT_HELPERS = {"dfsbuild.errors", "dfsbuild.units", "dfsbuild.ids", "dfsbuild.fileio.sink",
+                  "dfsbuild.fileio.scratch",
                   "dfsbuild.fileio.source", "dfsbuild.trees.fstree", "dfsbuild.images.base",
                   "dfsbuild.tables.base", "dfsbuild.tables.parttypes"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from dfsbuild.errors import FormatError, InputError
@@ -49,6 +50,23 @@ class ByteSource:
 
     def named(self, fmt: str) -> ByteSource:
         return ByteSource(self.f, self.base, self.size, fmt)
+
+
+def file_chunks(path: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Exactly the first ``size`` bytes of the host file ``path``, in bounded chunks; an
+    InputError when it is shorter (it changed since it was planned) or unreadable."""
+    try:
+        with open(path, "rb") as f:
+            left = size
+            while left:
+                data = f.read(min(chunk, left))
+                if not data:
+                    raise InputError(f"{path}: changed during the build (shorter than "
+                                     f"{size} bytes)")
+                left -= len(data)
+                yield data
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def open_image(path: str, write: bool = False) -> BinaryIO:

@@ -7,12 +7,12 @@ here: it is a problem, and the first is listed."""
 from __future__ import annotations
 
 import lzma
-import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
 from dfsbuild.errors import FormatError
+from dfsbuild.fileio.scratch import scratch
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import FsEntry, FsReader, Problem
 from dfsbuild.images.cpio.records import (
@@ -50,7 +50,7 @@ def looks_like_cpio(head: bytes) -> bool:
 
 def _unpack(src: ByteSource, offset: int, kind: str) -> tuple[BinaryIO, int]:
     """One compressed member from ``offset`` into a temporary file; and where it ended."""
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - the reader reads it afterwards
+    out = scratch()
     d: zlib._Decompress | lzma.LZMADecompressor
     d = zlib.decompressobj(31) if kind == "gzip" else lzma.LZMADecompressor()
     pos, total = offset, 0

@@ -8,16 +8,15 @@ only one the kernel accepts)."""
 from __future__ import annotations
 
 import gzip
-import io
 import lzma
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from dfsbuild.errors import CapacityError, InputError, InternalError
+from dfsbuild.errors import CapacityError, InternalError
+from dfsbuild.fileio.scratch import scratch
 from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.source import file_chunks
 from dfsbuild.images.cpio.records import HEADER, TRAILER, CpioHeader, pad4
 from dfsbuild.trees.fstree import FsNode
 
@@ -80,15 +79,24 @@ def plan_cpio(root: FsNode, mtime: int, compress: str, where: tuple[str, str]) -
     raw = -(-cursor // 512) * 512
     plan = CpioPlan(members, raw, raw, compress)
     if compress != "none":
-        packed = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the writer
-        with _compressor(compress, packed) as z:
+        packed = scratch()
+        z = _compressor(compress, packed)
+        try:
             _stream(plan, z.write, lambda src, n: _copy(src, n, z.write))
+        finally:
+            z.close()
         plan.packed = packed
-        plan.image_size = packed.seek(0, os.SEEK_END)
+        plan.image_size = packed.seek(0, 2)     # from the end
     return plan
 
 
-def _compressor(kind: str, out: BinaryIO) -> io.BufferedIOBase:
+class _Compressor(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def _compressor(kind: str, out: BinaryIO) -> _Compressor:
     if kind == "gzip":
         return gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9)
     return lzma.LZMAFile(out, "wb", check=lzma.CHECK_CRC32)
@@ -120,18 +128,8 @@ def _stream(plan: CpioPlan, write: Callable[[bytes], object],
 
 
 def _copy(source: str, size: int, write: Callable[[bytes], object]) -> None:
-    try:
-        with open(source, "rb") as f:
-            left = size
-            while left:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    raise InputError(f"{source}: changed during the build (shorter than "
-                                     f"{size} bytes)")
-                write(chunk)
-                left -= len(chunk)
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+    for chunk in file_chunks(source, size):
+        write(chunk)
 
 
 def write_cpio(plan: CpioPlan, out: Sink) -> None:
