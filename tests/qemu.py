@@ -145,20 +145,63 @@ class GuestReport:
     console: str
 
 
-def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]],
-         writable: bool = False) -> GuestReport:
+def qemu_command(vmlinuz: Path, initrd: Path, drives: list[tuple[Path, int]],
+                 writable: bool = False, append: str = "") -> list[str]:
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         unavailable("qemu-system-x86_64 (qemu-system-x86) is not installed")
         raise AssertionError
-    cmd = [qemu, "-m", "512", "-nographic", "-no-reboot", "-kernel", str(kernel.vmlinuz),
-           "-initrd", str(initrd), "-append", "console=ttyS0 panic=-1 quiet"]
+    cmd = [qemu, "-m", "512", "-nographic", "-no-reboot", "-kernel", str(vmlinuz),
+           "-initrd", str(initrd), "-append", f"console=ttyS0 panic=-1 quiet {append}".strip()]
     # Software emulation: /dev/kvm may exist and still fail (seen on these machines).
     for i, (image, block) in enumerate(drives):
         mode = "" if writable else ",readonly=on"
         cmd += ["-drive", f"file={image},format=raw,if=none,id=d{i}{mode}",
                 "-device", f"virtio-blk-pci,drive=d{i},logical_block_size={block},"
                            f"physical_block_size={block}"]
+    return cmd
+
+
+def converse(cmd: list[str], steps: list[tuple[str, str]], timeout: float = 240) -> str:
+    """Run the guest on the serial console: each time the console shows a step's text, type
+    its answer; the whole console when the guest ends."""
+    import select
+    import time
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdin is not None and proc.stdout is not None
+    seen = b""
+    pos = 0
+    pending = list(steps)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the guest did not finish:\n{seen.decode()[-3000:]}")
+            ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                seen += chunk
+            while pending:
+                at = seen.find(pending[0][0].encode(), pos)
+                if at < 0:
+                    break
+                pos = at + len(pending[0][0])
+                proc.stdin.write(pending.pop(0)[1].encode())
+                proc.stdin.flush()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return seen.decode("utf-8", "replace").replace("\r", "")
+
+
+def boot(kernel: Kernel, initrd: Path, drives: list[tuple[Path, int]],
+         writable: bool = False) -> GuestReport:
+    cmd = qemu_command(kernel.vmlinuz, initrd, drives, writable)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                           stdin=subprocess.DEVNULL)
     console = proc.stdout.replace("\r", "")

@@ -1,0 +1,129 @@
+"""The filesystem as partition table, judged by the kernel (QEMU, no KVM): the bundled
+layouts/fsaspt*.toml boot to root.img through a busybox initramfs and the FAT's /boot/init;
+the menus answer on the serial console; upgrading is copying a file; the boot counter in the
+TrivialFS environment counts; one changed rootfs file rebuilds the root image, the FAT and the
+disk, nothing else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from tests.fattree import fsck
+from tests.qemu import converse, qemu_command
+
+VMLINUZ = ROOT / "samples" / "fsaspt" / "kernel" / "vmlinuz"
+FAST = "fsaspt.wait=0 fsaspt.poweroff=1"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not VMLINUZ.exists():
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "fetch-kernel")],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            from tests.qemu import unavailable
+            unavailable(f"scripts/fetch-kernel failed: {proc.stderr.strip()}")
+    build = tmp_path_factory.mktemp("fsaspt") / "build"
+    layouts = [str(ROOT / "layouts" / f"{n}.toml") for n in ("fsaspt", "fsaspt-mbr",
+                                                            "fsaspt-gpt")]
+    run_cli("build", *layouts, "--build-dir", str(build))
+    return build
+
+
+def _copy(built: Path, variant: str, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of a variant's disk (the guest writes to it) and its initramfs."""
+    disk = tmp_path / f"{variant}.img"
+    shutil.copy(built / variant / f"{variant}.img", disk)
+    return disk, built / variant / "initramfs.img"
+
+
+def _boot(disk: Path, initrd: Path, append: str = FAST,
+          steps: list[tuple[str, str]] | None = None) -> str:
+    return converse(qemu_command(VMLINUZ, initrd, [(disk, 512)], writable=True, append=append),
+                    steps or [])
+
+
+def _env_count(disk: Path, target: str, tmp_path: Path) -> str:
+    env = tmp_path / "env.img"
+    env.write_bytes(subprocess.run(["python3", "-m", "dfsbuild", "cat", target, "env.img"],
+                                   capture_output=True, check=True, cwd=ROOT).stdout)
+    return run_cli("cat", str(env), "boot/count").stdout.rstrip("\0\n")
+
+
+def _part(disk: Path, variant: str) -> str:
+    return str(disk) if variant == "fsaspt" else f"{disk}:1"
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["fsaspt", "fsaspt-mbr", "fsaspt-gpt"])
+def test_each_variant_boots_root_img(variant: str, built: Path, tmp_path: Path) -> None:
+    disk, initrd = _copy(built, variant, tmp_path)
+    console = _boot(disk, initrd)
+    assert "fsaspt-root: root-a is running" in console, console[-3000:]
+    assert "root.img mounted through the offset path" in console
+    mounts = [line.split()[1:] for line in console.splitlines()
+              if line.startswith("fsaspt-mount:")]
+    assert ["/", "romfs"] in [m[1:] for m in mounts]
+    assert any(m[0].startswith("/dev/loop") and m[1:] == ["/", "romfs"] for m in mounts)
+    assert ["/boot", "vfat"] in [m[1:] for m in mounts]
+    # The boot counter went from 0 to 1, written in place: the FAT stays clean.
+    assert _env_count(disk, _part(disk, variant), tmp_path) == "1"
+    if variant == "fsaspt":
+        fsck(disk)
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_the_menus_answer_on_the_serial_console(built: Path, tmp_path: Path) -> None:
+    disk, initrd = _copy(built, "fsaspt-mbr", tmp_path)
+    console = _boot(disk, initrd, "fsaspt.wait=4 fsaspt.poweroff=1",
+                    [("press a key to choose", "x"), ("image number:", "2\n")])
+    assert "fsaspt-root: root-b is running" in console, console[-3000:]
+    console = _boot(disk, initrd, "fsaspt.wait=4",
+                    [("for the menu", "x"), ("rescue shell", "1\n"),
+                     ("(exit to go on)", "echo RESCUE-$((40 + 2)); poweroff -f\n")])
+    assert "RESCUE-42" in console, console[-3000:]
+    assert _env_count(disk, f"{disk}:1", tmp_path) == "1"     # the rescue boot stopped in stage 1
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_upgrading_is_copying_a_file(built: Path, tmp_path: Path) -> None:
+    disk, initrd = _copy(built, "fsaspt-mbr", tmp_path)
+    new = built / "fsaspt-mbr" / "root-b.img"
+    run_cli("put", f"{disk}:1", "root.img", str(new))
+    console = _boot(disk, initrd)
+    # The map from the build no longer describes root.img: the vfat path takes over.
+    assert "root.img mounted through the vfat path" in console, console[-3000:]
+    assert "fsaspt-root: root-b is running" in console
+    rows = json.loads(run_cli("ls", str(disk), "--json").stdout)
+    start, size = rows[0]["start"] * 512, rows[0]["size"] * 512
+    part = tmp_path / "part.img"
+    with open(disk, "rb") as f:
+        f.seek(start)
+        part.write_bytes(f.read(size))
+    fsck(part)
+
+
+def test_one_changed_root_file_rebuilds_root_fat_and_disk_only(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "layouts").mkdir(parents=True)
+    shutil.copy(ROOT / "layouts" / "fsaspt.toml", project / "layouts")
+    shutil.copytree(ROOT / "samples" / "fsaspt", project / "samples" / "fsaspt", symlinks=True)
+    if not (project / "samples" / "fsaspt" / "kernel" / "vmlinuz").exists():
+        (project / "samples" / "fsaspt" / "kernel").mkdir(parents=True, exist_ok=True)
+        (project / "samples" / "fsaspt" / "kernel" / "vmlinuz").write_bytes(b"stand-in")
+    run_cli("build", "--no-cache", cwd=project)
+    (project / "samples" / "fsaspt" / "root-a.name").write_text("root-a, edited\n")
+    report = json.loads(run_cli("build", "--no-cache", "--json", cwd=project).stdout)
+    assert sorted(report["built"]) == ["fsaspt:image.boot", "fsaspt:image.root"]
+    assert report["patched"] == ["fsaspt:disk"]         # the FAT's region rewritten in place
+    assert sorted(report["up_to_date"]) == ["fsaspt:image.env", "fsaspt:image.initramfs",
+                                            "fsaspt:image.root-b"]
