@@ -127,3 +127,34 @@ def test_one_changed_root_file_rebuilds_root_fat_and_disk_only(tmp_path: Path) -
     assert report["patched"] == ["fsaspt:disk"]         # the FAT's region rewritten in place
     assert sorted(report["up_to_date"]) == ["fsaspt:image.env", "fsaspt:image.initramfs",
                                             "fsaspt:image.root-b"]
+    if VMLINUZ.exists():                     # and the rebuilt disk boots the edited image
+        build = project / "build" / "fsaspt"
+        disk = tmp_path / "disk.img"
+        shutil.copy(build / "fsaspt.img", disk)
+        console = _boot(disk, build / "initramfs.img")
+        assert "fsaspt-root: root-a, edited is running" in console, console[-3000:]
+        fsck(disk)
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_a_fragmented_root_img_boots_through_vfat(built: Path, tmp_path: Path) -> None:
+    disk, initrd = _copy(built, "fsaspt-mbr", tmp_path)
+    info = json.loads(run_cli("inspect", "--json", f"{disk}:1").stdout)
+    last = max(r[0] + r[1] for e in info["entries"] for r in e.get("clusters", []))
+    cluster = info["cluster_size"]
+    tail = info["clusters"] + 2 - last                  # the free run after every file
+    filler = tmp_path / "filler"
+    filler.write_bytes(bytes((tail - (1 << 20) // cluster) * cluster))
+    run_cli("put", f"{disk}:1", "filler.bin", str(filler))
+    # Free now: the 1 MiB reserve and 1 MiB at the end; root-b.img (1.9 MB) needs both.
+    proc = run_cli("put", f"{disk}:1", "root.img", str(built / "fsaspt-mbr" / "root-b.img"),
+                   check=False)
+    assert proc.returncode == 1 and "--fragment" in proc.stderr
+    run_cli("put", f"{disk}:1", "root.img", str(built / "fsaspt-mbr" / "root-b.img"),
+            "--fragment")
+    mapped = json.loads(run_cli("map", f"{disk}:1", "--json").stdout)
+    assert [f["contiguous"] for f in mapped["files"] if f["path"] == "root.img"] == [False]
+    console = _boot(disk, initrd)
+    assert "root.img mounted through the vfat path" in console, console[-3000:]
+    assert "fsaspt-root: root-b is running" in console
