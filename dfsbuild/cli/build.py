@@ -22,7 +22,9 @@ def settings_of(args: argparse.Namespace) -> Any:
         verbosity = 2
     return Settings.from_env(args.build_dir, args.cache_dir, getattr(args, "explain", False),
                              getattr(args, "json", False), getattr(args, "force", False),
-                             getattr(args, "no_cache", False), verbosity)
+                             getattr(args, "no_cache", False), verbosity,
+                             getattr(args, "remote_cache", None),
+                             getattr(args, "remote_cache_read_only", False))
 
 
 def cmd_build(args: argparse.Namespace) -> int:

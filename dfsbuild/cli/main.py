@@ -100,6 +100,14 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
     b.add_argument("--no-cache", action="store_true",
                    help="neither restore from nor store in the cache (also "
                    "$DFSBUILD_NO_CACHE=1)")
+    b.add_argument("--remote-cache", metavar="URL",
+                   help="also use a Bazel HTTP cache (bazel-remote, or any WebDAV server): "
+                   "outputs at URL/cas/SHA256, records at URL/ac/KEY (also "
+                   "$DFSBUILD_REMOTE_CACHE; credentials from the URL, ~/.netrc or "
+                   "$DFSBUILD_REMOTE_CACHE_HEADER)")
+    b.add_argument("--remote-cache-read-only", action="store_true",
+                   help="restore from the remote cache, never upload (untrusted builds; also "
+                   "$DFSBUILD_REMOTE_CACHE_READ_ONLY=1)")
     no_wait(b)
     loud = b.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true",

@@ -13,7 +13,7 @@ from typing import Any
 from dfsbuild.engine.settings import Settings
 from dfsbuild.fileio.digest import sha256_path
 
-OUTCOMES = ("built", "patched", "restored", "up_to_date", "failed")
+OUTCOMES = ("built", "patched", "restored", "remote", "up_to_date", "failed")
 
 
 class Results:
@@ -40,6 +40,8 @@ class Results:
         row = {"task": task, "path": values.get("path"), "outcome": outcome,
                "reason": values.get("reason", ""), "size": values.get("size"),
                "sha256": values.get("sha256"), "seconds": values.get("seconds")}
+        if values.get("remote_problem"):
+            row["remote_problem"] = values["remote_problem"]
         self.rows.append(row)
         size = values.get("size")
         what = f"{outcome:<8} {task}"
@@ -83,9 +85,15 @@ class Results:
                                  if r["outcome"] not in ("up_to_date", "failed")})
             self.out.write(json.dumps(data, indent=2) + "\n")
             return
+        remote = ""
+        if self.settings.remote_cache:
+            problems = sum(1 for r in self.rows if r.get("remote_problem"))
+            remote = f"{counts['remote']} restored from remote cache, "
+            if problems:
+                remote += f"{problems} remote cache problem{'s' if problems > 1 else ''}, "
         self._say(f"dfsbuild: {counts['built']} built, {counts['patched']} patched, "
-                  f"{counts['restored']} restored from cache, {counts['up_to_date']} up to "
-                  f"date, {counts['failed']} failed (planning {planning:.2f}s, total "
+                  f"{counts['restored']} restored from cache, {remote}{counts['up_to_date']} "
+                  f"up to date, {counts['failed']} failed (planning {planning:.2f}s, total "
                   f"{total:.2f}s)")
 
 

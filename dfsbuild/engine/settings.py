@@ -13,6 +13,7 @@ from dfsbuild.errors import DfsbuildError
 
 if TYPE_CHECKING:
     from dfsbuild.engine.cache import OutputCache
+    from dfsbuild.engine.remote import Remote
 
 DEFAULT_LAYOUT_DIR = "layouts"
 DEFAULT_BUILD_DIR = "build"
@@ -20,6 +21,10 @@ CACHE_ENV = "DFSBUILD_CACHE_DIR"
 BUILD_ENV = "DFSBUILD_BUILD_DIR"
 EXPLAIN_ENV = "DFSBUILD_EXPLAIN"
 NO_CACHE_ENV = "DFSBUILD_NO_CACHE"
+REMOTE_ENV = "DFSBUILD_REMOTE_CACHE"
+REMOTE_READ_ONLY_ENV = "DFSBUILD_REMOTE_CACHE_READ_ONLY"
+REMOTE_HEADER_ENV = "DFSBUILD_REMOTE_CACHE_HEADER"
+REMOTE_TIMEOUT_ENV = "DFSBUILD_REMOTE_CACHE_TIMEOUT"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -46,22 +51,43 @@ class Settings:
     no_cache: bool = False         # neither read nor write the cache
     verbosity: int = 1             # 0: errors only, 1: a line per output, 2: and why
     live: bool = False             # a live progress line on the terminal
+    remote_cache: str | None = None  # base URL of a Bazel HTTP cache
+    remote_read_only: bool = False   # fetch from it, never upload
 
     @classmethod
     def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
                  explain: bool = False, json: bool = False, force: bool = False,
-                 no_cache: bool = False, verbosity: int = 1) -> Settings:
+                 no_cache: bool = False, verbosity: int = 1, remote_cache: str | None = None,
+                 remote_read_only: bool = False) -> Settings:
         build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
         explain = explain or verbosity > 1 or env_flag(EXPLAIN_ENV)
         no_cache = no_cache or env_flag(NO_CACHE_ENV)
         live = verbosity > 0 and not json and sys.stderr.isatty()
+        remote = remote_cache or os.environ.get(REMOTE_ENV) or None
+        read_only = remote_read_only or env_flag(REMOTE_READ_ONLY_ENV)
         return cls(os.path.abspath(build), os.path.abspath(cache), explain, json, force,
-                   no_cache, verbosity, live)
+                   no_cache, verbosity, live, remote, read_only)
 
     @property
     def state(self) -> StateStore:
         return StateStore(Path(self.build_dir) / ".dfsbuild" / "state")
+
+    @property
+    def remote(self) -> Remote | None:
+        if self.remote_cache is None or self.no_cache:
+            return None
+        from dfsbuild.engine.remote import Remote
+
+        raw = os.environ.get(REMOTE_TIMEOUT_ENV) or "30"
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise DfsbuildError(f"{REMOTE_TIMEOUT_ENV}={raw!r} is not a number of seconds") \
+                from None
+        return Remote(self.remote_cache.rstrip("/"), self.remote_read_only,
+                      os.environ.get(REMOTE_HEADER_ENV) or None, timeout,
+                      slot_dir=os.path.join(self.build_dir, ".dfsbuild"))
 
     @property
     def cache(self) -> OutputCache:

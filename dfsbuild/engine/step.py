@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from dfsbuild.engine.cache import BadEntry
 from dfsbuild.engine.progress import Progress
+from dfsbuild.engine.remote import Remote, RemoteMiss
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
@@ -53,22 +54,69 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
         outcome = ""
         record: Record | None = None
         with Progress(job.task, settings) as progress:
+            remote = settings.remote if use_cache else None
+            remote_note = ""
             if use_cache and not forced:
                 record = _restore(job, settings, progress)
                 outcome = "restored" if record is not None else ""
+            if record is None and remote is not None and not forced:
+                record, remote_note = _fetch(job, settings, remote, progress)
+                outcome = "remote" if record is not None else ""
             if record is None and job.patch is not None and not forced:
                 record = _patch(job, state, settings)
                 outcome = "patched" if record is not None else ""
             if record is None:
                 record = _write(job, settings, use_cache, progress)
                 outcome = "built"
+                if remote is not None and not remote.read_only and record.sha256:
+                    remote_note = _upload(job, remote, record) or remote_note
     except OSError as exc:
         raise _fault(exc, job.output) from None
     sha = record.sha256
     if sha is None and settings.json:
         sha = sha256_path(job.output, record.size)
     return {"outcome": outcome, "reason": reason, "path": job.output, "size": record.size,
-            "sha256": sha, "seconds": round(time.monotonic() - start, 3)}
+            "sha256": sha, "seconds": round(time.monotonic() - start, 3),
+            "remote_problem": remote_note}
+
+
+def _fetch(job: Job, settings: Settings, remote: Remote,
+           progress: Progress) -> tuple[Record | None, str]:
+    """From the remote cache, checked, into the output and the local cache; (None, why) on
+    any remote problem ("" for a plain miss)."""
+    with TempOutput(job.output) as out:
+        progress.watch(out.tmp)
+        try:
+            size, sha = remote.fetch(job.key, out.fd)
+        except RemoteMiss as exc:
+            if str(exc):
+                warn(f"remote cache: {job.task}: {exc}; building instead")
+            return None, str(exc)
+        os.ftruncate(out.fd, size)
+        try:
+            settings.cache.store(job.key, out.fd, size, sha)
+        except OSError as exc:
+            warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
+                 f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
+        st = out.commit()
+    return settings.state.record(job.task, job.key, st, sha, job.material), ""
+
+
+def _upload(job: Job, remote: Remote, record: Record) -> str:
+    """The built output to the remote cache; the problem, if any (never a failure)."""
+    assert record.sha256 is not None
+    try:
+        fd = os.open(job.output, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        remote.upload(job.key, fd, record.size, record.sha256, os.path.basename(job.output))
+    except RemoteMiss as exc:
+        warn(f"remote cache: {job.task} not uploaded: {exc}")
+        return str(exc)
+    finally:
+        os.close(fd)
+    return ""
 
 
 def _restore(job: Job, settings: Settings, progress: Progress) -> Record | None:
