@@ -21,63 +21,17 @@ from typing import ClassVar
 
 import pytest
 
+from bench.nginx_dav import free_port, nginx_dav
 from tests.conftest import ROOT, need_tool
 from tests.engine_project import ALL, build, make_project, outputs
 
 IMAGES = {"board:image.inner", "board:image.outer", "board:image.other"}
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    tool = need_tool("nginx")
-    base = tmp_path / "nginx"
-    store = base / "store"
-    store.mkdir(parents=True)
-    port = _port()
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = base / "nginx.conf"
-    conf.write_text(f"""{user}daemon off;
-worker_processes 1;
-pid {base}/nginx.pid;
-error_log {base}/error.log;
-events {{}}
-http {{
-  access_log {base}/access.log;
-  client_body_temp_path {base}/body;
-  proxy_temp_path {base}/proxy;
-  fastcgi_temp_path {base}/fastcgi;
-  uwsgi_temp_path {base}/uwsgi;
-  scgi_temp_path {base}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    root {store};
-    client_max_body_size 0;
-    location / {{
-      dav_methods PUT;
-      create_full_put_path on;
-      dav_access user:rw group:r all:r;
-    }}
-  }}
-}}
-""")
-    proc = subprocess.Popen([tool, "-c", str(conf), "-p", str(base)],
-                            stderr=subprocess.PIPE)
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/cache", store / "cache"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with nginx_dav(need_tool("nginx"), tmp_path / "nginx") as served:
+        yield served
 
 
 def _clone(project: Path, tmp_path: Path, name: str) -> Path:
@@ -194,7 +148,7 @@ def test_a_misbehaving_server_is_only_a_miss(mode: str, faulty: str, tmp_path: P
     expected = outputs(project)
     clone = _clone(project, tmp_path, "clone")
     Faulty.mode = mode
-    url = f"http://127.0.0.1:{_port()}/c" if mode == "down" else faulty
+    url = f"http://127.0.0.1:{free_port()}/c" if mode == "down" else faulty
     proc = subprocess.run([sys.executable, "-m", "dfsbuild", "build", "--remote-cache", url],
                           cwd=clone, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT),
