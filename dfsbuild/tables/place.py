@@ -20,6 +20,7 @@ from dfsbuild.layout.settings import (
     Context,
     Setting,
     p_choice,
+    p_host_path,
     p_sector_multiple,
     p_size,
     p_str,
@@ -63,6 +64,25 @@ PARTITIONED_SETTINGS = (
     Setting("seed", p_str, lambda ctx: ctx.name, "every ID not given is derived from it "
             "(default: the layout name): same layout, same bytes"),
 )
+
+
+MBR_CODE_BYTES = 440
+BOOT_CODE = Setting("boot-code", p_host_path, None, "a file of at most 440 bytes of boot code "
+                    "for bytes 0–439 of sector 0 (the MBR, or the GPT's protective MBR); the "
+                    "disk signature and the table stay dfsbuild's; default: zeros",
+                    kind="path", cached=False)
+
+
+def mbr_boot_code(path: str | None, job: DiskJob) -> bytes:
+    """The bytes of ``disk.boot-code`` (none: b""); CapacityError past 440 bytes."""
+    if path is None:
+        return b""
+    code = job.read_input(path)
+    if len(code) > MBR_CODE_BYTES:
+        raise CapacityError(job.file, "disk.boot-code", f"{path}: {len(code)} bytes; the MBR "
+                            f"holds {MBR_CODE_BYTES} bytes of boot code (a larger boot loader "
+                            "goes into a [[disk.partition]] or after the table)")
+    return code
 
 
 def _part_size(value: object, ctx: Context) -> int | str:

@@ -18,7 +18,14 @@ from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.gpt import records as gpt
 from dfsbuild.tables.gpt.read import detect_gpt, read_gpt
 from dfsbuild.tables.mbr.records import MbrEntry
-from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
+from dfsbuild.tables.place import (
+    BOOT_CODE,
+    PARTITIONED_SETTINGS,
+    Frame,
+    PartitionedOptions,
+    mbr_boot_code,
+    place,
+)
 
 LEGACY_BIOS_BOOTABLE = 1 << parttypes.GPT_ATTRIBUTES["legacy-bios-bootable"]
 
@@ -42,6 +49,7 @@ def _mbr_type(value: object, ctx: Context) -> int:
 @dataclass(frozen=True, slots=True)
 class GptOptions(PartitionedOptions):
     guid: str | None             # None: derived from the seed
+    boot_code: str | None        # host file for the protective MBR's bytes 0..439
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class GptKind(TableKind):
     disk_settings = (
         *PARTITIONED_SETTINGS,
         Setting("guid", p_guid, None, "the disk GUID (default: from the seed)"),
+        BOOT_CODE,
     )
     partition_options = GptPartitionOptions
     partition_settings = (
@@ -103,8 +112,13 @@ class GptKind(TableKind):
             raise LayoutError(file, "disk.partition", f"{len(spec.partitions)} partitions; "
                               f"the entry array holds {gpt.ENTRY_COUNT}")
 
+    def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
+        opts: GptOptions = spec.options
+        return (opts.boot_code,) if opts.boot_code is not None else ()
+
     def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
         opts: GptOptions = spec.options
+        code = mbr_boot_code(opts.boot_code, job)
         ss = opts.sector_size
         frame = Frame(gpt.first_usable(ss), lambda n: gpt.last_usable(n, ss),
                       gpt.array_sectors(ss) + 1)
@@ -127,7 +141,8 @@ class GptKind(TableKind):
                     parttypes.HYBRID_DEFAULTS.get(o.type, 0x83)
                 hybrid.append(MbrEntry.classic(0x80 if o.bootable else 0, byte, p.start_lba,
                                                p.size_sectors))
-        layout.structures = gpt.build_gpt(total, ss, uuid.UUID(guid), entries, hybrid or None)
+        layout.structures = gpt.build_gpt(total, ss, uuid.UUID(guid), entries, hybrid or None,
+                                          code)
         return layout
 
     def detect(self, src: ByteSource) -> bool:

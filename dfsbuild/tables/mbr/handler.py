@@ -18,7 +18,14 @@ from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
 from dfsbuild.tables.mbr.read import detect_mbr, read_mbr
 from dfsbuild.tables.mbr.records import MAX_U32, MAX_U48, MbrEntry, pack_sector
-from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
+from dfsbuild.tables.place import (
+    BOOT_CODE,
+    PARTITIONED_SETTINGS,
+    Frame,
+    PartitionedOptions,
+    mbr_boot_code,
+    place,
+)
 
 
 def _disk_id(value: object, ctx: Context) -> int:
@@ -44,6 +51,7 @@ def _mbr_type(value: object, ctx: Context) -> int:
 class MbrOptions(PartitionedOptions):
     disk_id: int | None          # None: derived from the seed
     lba48: bool
+    boot_code: str | None        # host file for bytes 0..439
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,7 @@ class MbrKind(TableKind):
                 "(default: from the seed)"),
         Setting("lba48", p_bool, False, "`true`: primaries past 2^32 sectors get 48-bit entries "
                 "(understood by dfsbuild only) instead of an error", kind="boolean"),
+        BOOT_CODE,
     )
     partition_options = MbrPartitionOptions
     partition_settings = (
@@ -83,8 +92,13 @@ class MbrKind(TableKind):
                               "must be listed one after another (they share one extended "
                               "partition)")
 
+    def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
+        opts: MbrOptions = spec.options
+        return (opts.boot_code,) if opts.boot_code is not None else ()
+
     def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
         opts: MbrOptions = spec.options
+        code = mbr_boot_code(opts.boot_code, job)
         placed, total = place(spec, job, Frame(1, lambda n: n - 1,
                                                needs_header=lambda p: p.options.logical))
         layout = DiskLayout(self.name, opts.sector_size, total, 1, total - 1, placed)
@@ -98,7 +112,7 @@ class MbrKind(TableKind):
                                         "size_sectors": size, "last_lba": start + size - 1}
         for p in placed:
             p.facts["type"] = f"0x{p.spec.options.type:02x}"
-        layout.structures = _structures(layout, disk_id, extended, opts.lba48)
+        layout.structures = _structures(layout, disk_id, extended, opts.lba48, code)
         return layout
 
     def detect(self, src: ByteSource) -> bool:
@@ -150,7 +164,7 @@ def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, in
 
 
 def _structures(layout: DiskLayout, disk_id: int, extended: tuple[int, int, int] | None,
-                lba48: bool) -> list[tuple[int, bytes]]:
+                lba48: bool, code: bytes = b"") -> list[tuple[int, bytes]]:
     slots: dict[int, MbrEntry] = {}
     logicals = []
     for p in layout.partitions:
@@ -174,7 +188,7 @@ def _structures(layout: DiskLayout, disk_id: int, extended: tuple[int, int, int]
     while entries and entries[-1].empty:
         entries.pop()
     ss = layout.sector_size
-    sector = pack_sector(entries, disk_id).ljust(ss, b"\0")
+    sector = pack_sector(entries, disk_id, code).ljust(ss, b"\0")
     return [(0, sector), *[(lba, data.ljust(ss, b"\0")) for lba, data in out]]
 
 
