@@ -15,7 +15,8 @@ from tests.conftest import ROOT, need_tool, run_cli
 COMMANDS = ["mkfs", "mkfs romfs", "mkfs fat", "build", "check", "plan", "inspect", "ls", "cat",
             "extract", "map", "put", "rm", "clean", "cache", "cache stats", "cache prune",
             "trivialfs", "trivialfs gen", "trivialfs volume", "trivialfs file", "trivialfs read",
-            "trivialfs write", "trivialfs explode", "trivialfs install-sh", "mkfs trivialfs"]
+            "trivialfs write", "trivialfs explode", "trivialfs install-sh", "mkfs trivialfs",
+            "completion"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -28,7 +29,8 @@ def test_parser_lists_every_command_with_its_help() -> None:
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) == {"mkfs", "build", "check", "plan", "inspect", "ls", "cat",
-                                "extract", "map", "put", "rm", "clean", "cache", "trivialfs"}
+                                "extract", "map", "put", "rm", "clean", "cache", "trivialfs",
+                                "completion"}
     helped = {a.dest: a.help for a in sub._choices_actions}
     assert all(helped.get(name) for name in sub.choices), helped
 
@@ -138,3 +140,34 @@ def test_file_and_blkid_recognise_our_images(image: Path, tmp_path: Path) -> Non
     proc = subprocess.run([blkid, "-p", "-o", "export", str(image)], capture_output=True,
                           text=True)
     assert "TYPE=romfs" in proc.stdout and "LABEL=vol" in proc.stdout
+
+
+def test_help_lists_exit_codes_and_variables() -> None:
+    text = run_cli("--help").stdout
+    assert "exit codes:" in text and "2  a usage error" in text
+    for name in ("DFSBUILD_BUILD_DIR", "DFSBUILD_CACHE_DIR", "DFSBUILD_REMOTE_CACHE",
+                 "SOURCE_DATE_EPOCH"):
+        assert name in text
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("dfsbuild mk", "mkfs"), ("dfsbuild mkfs f", "fat"),
+    ("dfsbuild build --remote-cache-r", "--remote-cache-read-only"),
+    ("dfsbuild trivialfs ex", "explode")])
+def test_bash_completion_completes_commands_and_options(typed: str, expected: str,
+                                                        tmp_path: Path) -> None:
+    script = tmp_path / "c.sh"
+    script.write_text(run_cli("completion", "bash").stdout)
+    words = typed.split()
+    proc = subprocess.run(["bash", "-c", f"source {script}; COMP_WORDS=({typed}); "
+                           f"COMP_CWORD={len(words) - 1}; _dfsbuild; "
+                           'printf "%s\\n" "${COMPREPLY[@]}"'],
+                          capture_output=True, text=True, check=True)
+    assert expected in proc.stdout.split(), proc.stdout
+
+
+def test_zsh_and_fish_completion() -> None:
+    assert "bashcompinit" in run_cli("completion", "zsh").stdout
+    fish = run_cli("completion", "fish").stdout
+    assert "complete -c dfsbuild -n '__fish_use_subcommand' -f -a build" in fish
+    assert "-l remote-cache" in fish

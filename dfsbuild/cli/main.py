@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dfsbuild import __version__
 from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan
 from dfsbuild.cli.change import cmd_map, cmd_put, cmd_rm
+from dfsbuild.cli.completion import cmd_completion
 from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
 from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
@@ -55,6 +56,21 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
         prog="dfsbuild",
         description="Build disk images from declarative TOML layouts, incrementally and "
                     "reproducibly.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""exit codes:
+  0  success          1  an error (printed as "error: …")          2  a usage error
+
+environment:
+  DFSBUILD_BUILD_DIR               where outputs go (default: build)
+  DFSBUILD_CACHE_DIR               the local cache (default: BUILD_DIR/.cache)
+  DFSBUILD_EXPLAIN=1               as build --explain
+  DFSBUILD_NO_CACHE=1              as build --no-cache
+  DFSBUILD_REMOTE_CACHE=URL        as build --remote-cache URL
+  DFSBUILD_REMOTE_CACHE_READ_ONLY=1, DFSBUILD_REMOTE_CACHE_HEADER="Name: value",
+  DFSBUILD_REMOTE_CACHE_TIMEOUT=SECONDS   the remote cache's mode, credentials, timeout
+  SOURCE_DATE_EPOCH                the time stored in images (default 1980-01-01)
+
+shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     )
     p.add_argument("--version", action="version", version=f"dfsbuild {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -207,6 +223,11 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
               "the directory entry switch to them, so an interruption leaves the old file "
               "whole. The parent directory must exist.")
     add_trivialfs(sub)
+
+    comp = add("completion", cmd_completion, "print shell completion for bash, zsh or fish",
+               "Print a completion script: source <(dfsbuild completion bash) in ~/.bashrc; "
+               "zsh the same; fish: dfsbuild completion fish | source.")
+    comp.add_argument("shell", choices=("bash", "zsh", "fish"))
 
     rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
     for sp in (put, rm):
