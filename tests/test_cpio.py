@@ -113,6 +113,13 @@ def test_our_reader_on_gnu_cpio_archives_concatenated_and_compressed(tmp_path: P
         assert reader.problems() == []
 
 
+def test_a_name_two_thousand_levels_deep_is_read() -> None:
+    deep = "a/" * 2000 + "f"                  # past the recursion limit, within PATH_MAX
+    reader = CpioReader(ByteSource(io.BytesIO(_gen_init_cpio_style([(deep, 0o100644, b"x")]))))
+    assert b"".join(reader.data(reader.lookup(deep))) == b"x"
+    assert sum(1 for _ in reader.walk()) == 2001
+
+
 def _gen_init_cpio_style(entries: list[tuple[str, int, bytes]]) -> bytes:
     """Members as the kernel's gen_init_cpio writes them (symlink data with its NUL)."""
     out = b""

@@ -139,7 +139,6 @@ class CpioReader(FsReader):
     # -- the tree ------------------------------------------------------------------------
     def _tree(self) -> None:
         self._children: dict[str, list[FsEntry]] = {"": []}
-        self._by_ident: dict[int, int] = {}
         holders: dict[tuple[int, int, int, int, int], int] = {}
         groups: dict[tuple[int, int, int, int, int], list[int]] = {}
         last: dict[str, int] = {}
@@ -182,17 +181,20 @@ class CpioReader(FsReader):
                 if path in self._children:     # made earlier as a parent: keep its place
                     continue
                 self._children[path] = []
-            self._by_ident[i + 1] = i
             self._children[parent].append(entry)
 
     def _dirs_for(self, path: str) -> None:
-        if not path or path in self._children:
-            return
-        parent, _, leaf = path.rpartition("/")
-        self._dirs_for(parent)
-        self._children[path] = []
-        self._children[parent].append(FsEntry(path, leaf, "dir", 0o755,
-                                              ident=-(len(self._children))))
+        """The directories leading to ``path`` that no member named (no recursion: a hostile
+        name may be thousands of levels deep)."""
+        missing = []
+        while path and path not in self._children:
+            missing.append(path)
+            path = path.rpartition("/")[0]
+        for d in reversed(missing):
+            parent, _, leaf = d.rpartition("/")
+            self._children[d] = []
+            self._children[parent].append(FsEntry(d, leaf, "dir", 0o755,
+                                                  ident=-(len(self._children))))
 
     def _bytes(self, i: int) -> bytes:
         h, _, src, data = self.members[i]
@@ -214,10 +216,9 @@ class CpioReader(FsReader):
 
     def data(self, entry: FsEntry) -> Iterator[bytes]:
         e = self.resolve(entry)
-        i = e.ident - 1
-        if i not in self._by_ident.values() and entry.kind != "hardlink":
-            raise FormatError(FMT, None, f"{entry.path!r} has no data")
-        h, _, src, data = self.members[i]
+        if e.kind not in ("file", "symlink") or e.ident < 1:
+            raise FormatError(FMT, None, f"{entry.path!r} is a {e.kind}, which has no data")
+        h, _, src, data = self.members[e.ident - 1]
         if e.kind == "symlink":
             yield e.target.encode("utf-8", "surrogateescape")
             return

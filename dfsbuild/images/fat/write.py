@@ -88,9 +88,6 @@ class FatPlan:
     def files(self) -> list[Item]:
         return [i for i in self.items if not i.is_dir]
 
-    def offset(self, item: Item) -> int:
-        return self.geometry.cluster_offset(item.start) if item.start else 0
-
 
 def _dir_items(root: FsNode, settings: FatSettings,
                where: tuple[str, str]) -> tuple[Item, list[Item], list[Item], Item | None]:

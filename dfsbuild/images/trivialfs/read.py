@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import replace
 
 from dfsbuild.errors import FormatError
 from dfsbuild.fileio.source import ByteSource
@@ -46,6 +45,7 @@ class TrivialReader(FsReader):
         self._dirs: dict[str, list[FsEntry]] = {"": []}
         self._files: dict[str, FsEntry] = {}
         self._entries: dict[int, Entry] = {}
+        self._holders: dict[int, FsEntry] = {}      # ident -> the entry that holds the data
         self._build()
 
     def _add_dirs(self, path: str, at: int) -> bool:
@@ -104,6 +104,7 @@ class TrivialReader(FsReader):
                     item = FsEntry(name, leaf, "file", mode, e.size, ident=at, extra=extra)
                     first = item
                     self._entries[at] = e
+                    self._holders[at] = item
                 else:
                     item = FsEntry(name, leaf, "hardlink", mode, e.size, ident=at,
                                    link_ident=first.ident, extra=extra)
@@ -125,9 +126,9 @@ class TrivialReader(FsReader):
     def resolve(self, entry: FsEntry) -> FsEntry:
         if entry.kind != "hardlink":
             return entry
-        for item in self._files.values():
-            if item.ident == entry.link_ident:
-                return replace(item)
+        holder = self._holders.get(entry.link_ident or -1)
+        if holder is not None:
+            return holder
         raise FormatError(FMT, entry.ident, f"{entry.path!r}: no entry holds its data")
 
     def extents(self, entry: FsEntry) -> list[tuple[int, int]]:
