@@ -22,6 +22,7 @@ from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout
 from dfsbuild.layout.settings import options_json, options_material
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import DiskJob, DiskLayout
+from dfsbuild.tables.place import place_regions
 from dfsbuild.trees.fstree import FsNode, TreeBuilder
 from dfsbuild.trees.inputs import Input
 from dfsbuild.trees.patterns import matches
@@ -251,6 +252,8 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
                                 if p.options is not None else {})}
             for p in spec.partitions
         ],
+        "regions": [{"name": r.name, "image": r.image, "start": r.start_bytes,
+                     "size": r.size_bytes} for r in spec.regions],
         "time": build_time(),
     }
     nested = {name: images[name].key for name in held}
@@ -258,7 +261,10 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
 
     def place() -> DiskLayout:
         sizes = {name: images[name].size_bytes for name in held}
-        return kind.plan(spec, DiskJob(layout.path, sizes, build_time(), _read_input))
+        job = DiskJob(layout.path, sizes, build_time(), _read_input)
+        disk = kind.plan(spec, job)
+        place_regions(spec, job, disk)
+        return disk
 
     return DiskPlan(layout.name, layout.path, spec, output, content_key(material), held, place,
                     material, tuple(inputs))

@@ -127,4 +127,7 @@ def _print_disk_plan(disk: dict[str, Any]) -> None:
         what = f"image {part['image']}" if part["image"] else "empty"
         print(f"    #{part['number']:<3} {part['start_lba']:>12}..{part['last_lba']:<12} "
               f"{part['name']} ({what}): {part['reason']}")
+    for r in disk.get("regions", []):
+        print(f"    region {r['start']:>9}..{r['end'] - 1:<9} bytes {r['name']} (image "
+              f"{r['image']}, {r['image_bytes']} of {r['size']} bytes)")
     print(f"    key    {disk['key']}")

@@ -17,13 +17,13 @@ from dfsbuild.errors import LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageType
 from dfsbuild.layout.contents import CONTENT_SETTINGS, contents_from
-from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec
+from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, RegionSpec
 from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
 from dfsbuild.layout.table import Table
 from dfsbuild.layout.validate import validate_layout
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import TableKind
-from dfsbuild.tables.place import PARTITION_SETTINGS
+from dfsbuild.tables.place import PARTITION_SETTINGS, REGION_SETTINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -158,8 +158,9 @@ def _load_disk(table: Table, ctx: Context) -> DiskSpec:
     options = kind.load_disk(table, ctx)
     pctx = Context(ctx.file, ctx.base, ctx.name, kind.sector_size(options))
     parts = _load_partitions(table, kind, name, pctx)
+    regions = _load_regions(table, kind, name, pctx, parts)
     table.done(_owners({k: v.disk_settings for k, v in TABLE_KINDS.items()}, "table", name))
-    spec = DiskSpec(name, output, options, parts)
+    spec = DiskSpec(name, output, options, parts, regions)
     kind.check(spec, ctx.file)
     return spec
 
@@ -194,6 +195,33 @@ def _load_partitions(disk: Table, kind: TableKind, name: str,
         parts.append(PartitionSpec(i, t.key, pname, common["image"], common["start"],
                                    None if rest else size, rest, options))
     return tuple(parts)
+
+
+def _load_regions(disk: Table, kind: TableKind, name: str, ctx: Context,
+                  parts: tuple[PartitionSpec, ...]) -> tuple[RegionSpec, ...]:
+    if not disk.has("region"):
+        return ()
+    raw = disk.raw("region")
+    if kind.partition_options is None:
+        raise disk.error("region", f"a disk with table = \"{name}\" is its one image; "
+                         "regions go on partitioned disks")
+    if not isinstance(raw, list):
+        raise disk.error("region", "expected an array of tables: [[disk.region]]")
+    names = {p.name: p.key for p in parts}
+    regions = []
+    for i, item in enumerate(raw):
+        t = Table(item, disk.file, f"disk.region[{i}]")
+        values = read_settings(t, REGION_SETTINGS, ctx)
+        rname: str = values["name"]
+        if not rname:
+            raise t.error("name", "a region needs a non-empty name")
+        if rname in names:
+            raise t.error("name", f"{rname!r} is also the name of {names[rname]}")
+        names[rname] = t.key
+        t.done()
+        regions.append(RegionSpec(i, t.key, rname, values["image"], values["start"],
+                                  values["size"]))
+    return tuple(regions)
 
 
 __all__ = ["SCHEMA", "load_layout", "load_layouts"]

@@ -83,6 +83,23 @@ class PartitionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionSpec:
+    """``[[disk.region]]``: an image at a fixed byte offset, outside the partition table
+    (a boot loader blob)."""
+
+    index: int
+    key: str                        # "disk.region[N]"
+    name: str
+    image: str
+    start_bytes: int
+    size_bytes: int | None = None   # None: the image's size
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} ({self.name})"
+
+
+@dataclass(frozen=True, slots=True)
 class DiskSpec:
     """``[disk]``."""
 
@@ -90,6 +107,7 @@ class DiskSpec:
     output: str
     options: Any                     # the table kind's frozen options record
     partitions: tuple[PartitionSpec, ...] = ()
+    regions: tuple[RegionSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

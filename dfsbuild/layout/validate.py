@@ -57,6 +57,14 @@ def validate_layout(layout: Layout) -> None:
         _file(file, "disk.boot-code", path)
     used: dict[str, str] = {}
     parts = disk.partitions
+    for r in disk.regions:
+        if r.image not in images:
+            raise LayoutError(file, f"{r.key}.image", f"no image named {r.image!r} in "
+                              "this layout", hint=_known(images))
+        if r.image in used:
+            raise LayoutError(file, f"{r.key}.image", f"image {r.image!r} is also in "
+                              f"{used[r.image]}")
+        used[r.image] = r.key
     for p in parts:
         if p.image is not None:
             if p.image not in images:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from dfsbuild.errors import FormatError
 from dfsbuild.fileio.source import ByteSource
-from dfsbuild.layout.model import DiskSpec, PartitionSpec
+from dfsbuild.layout.model import DiskSpec, PartitionSpec, RegionSpec
 from dfsbuild.layout.settings import (
     Context,
     Setting,
@@ -56,6 +56,22 @@ class PlacedPartition:
         return self.start_lba + self.size_sectors - 1
 
 
+@dataclass(frozen=True, slots=True)
+class PlacedRegion:
+    """A ``[[disk.region]]`` where it lands: bytes ``start .. start + size``."""
+
+    name: str
+    image: str
+    start: int
+    size: int
+    image_bytes: int
+    spec: RegionSpec
+
+    @property
+    def end(self) -> int:  # exclusive
+        return self.start + self.size
+
+
 @dataclass(slots=True)
 class DiskLayout:
     """A planned disk: every partition's sectors and every table structure's bytes."""
@@ -69,6 +85,7 @@ class DiskLayout:
     structures: Structures = field(default_factory=list)
     facts: dict[str, object] = field(default_factory=dict)   # disk ID, GUID, extended, …
     whole_image: str | None = None   # table "none": the image that is the whole disk
+    regions: list[PlacedRegion] = field(default_factory=list)
 
     @property
     def size_bytes(self) -> int:
@@ -79,8 +96,9 @@ class DiskLayout:
         if self.whole_image is not None:
             return [(0, self.whole_image, self.size_bytes)]
         ss = self.sector_size
-        return [(p.start_lba * ss, p.image, p.size_sectors * ss)
-                for p in self.partitions if p.image is not None]
+        return [*((r.start, r.image, r.size) for r in self.regions),
+                *((p.start_lba * ss, p.image, p.size_sectors * ss)
+                  for p in self.partitions if p.image is not None)]
 
     def to_json(self, partition_settings: tuple[Setting, ...]) -> dict[str, object]:
         data: dict[str, object] = {
@@ -103,6 +121,9 @@ class DiskLayout:
             item.update(p.facts)
             parts.append(item)
         data["partitions"] = parts
+        data["regions"] = [{"name": r.name, "image": r.image, "start": r.start, "size": r.size,
+                            "end": r.end, "image_bytes": r.image_bytes}
+                           for r in self.regions]
         return data
 
 
@@ -188,8 +209,9 @@ class TableKind:
         return int(getattr(options, "sector_size", 512))
 
     def images(self, spec: DiskSpec) -> tuple[str, ...]:
-        """The images this disk is made of."""
-        return tuple(p.image for p in spec.partitions if p.image is not None)
+        """The images this disk is made of (regions first, then partitions)."""
+        return (*(r.image for r in spec.regions),
+                *(p.image for p in spec.partitions if p.image is not None))
 
     def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
         raise NotImplementedError

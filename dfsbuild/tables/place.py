@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dfsbuild.errors import CapacityError, LayoutError
-from dfsbuild.layout.model import DiskSpec, PartitionSpec
+from dfsbuild.layout.model import DiskSpec, PartitionSpec, RegionSpec
 from dfsbuild.layout.settings import (
     Context,
     Setting,
@@ -25,7 +25,13 @@ from dfsbuild.layout.settings import (
     p_size,
     p_str,
 )
-from dfsbuild.tables.base import MAX_FILE_BYTES, DiskJob, PlacedPartition
+from dfsbuild.tables.base import (
+    MAX_FILE_BYTES,
+    DiskJob,
+    DiskLayout,
+    PlacedPartition,
+    PlacedRegion,
+)
 from dfsbuild.units import align_up, format_size
 
 
@@ -107,6 +113,26 @@ PARTITION_SETTINGS = (
 )
 
 
+def _region_size(value: object, ctx: Context) -> int:
+    size = p_size(value, ctx)
+    if size == 0:
+        raise ValueError("a region cannot be empty")
+    return size
+
+
+# Read by the loader for every [[disk.region]].
+REGION_SETTINGS = (
+    Setting("name", p_str, None, "unique among regions and partitions; names it in messages "
+            "and `plan`", required=True),
+    Setting("image", p_str, None, "the image of this layout written there", required=True),
+    Setting("start", p_size, None, "bytes from the disk's start (`\"8KiB\"`, `\"64s\"`); "
+            "it must not overlap the table's own sectors, a partition or another region",
+            kind="size", required=True),
+    Setting("size", _region_size, None, "room kept for it (default: the image's size); the "
+            "image must fit", kind="size"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Frame:
     """What the kind tells the loop: where partitions may go."""
@@ -172,7 +198,8 @@ def place(spec: DiskSpec, job: DiskJob, frame: Frame) -> tuple[list[PlacedPartit
                                       p, header_lba, image_bytes))
         cursor = start + size
     if total is None:
-        total = align_up(cursor + frame.backup_sectors, a)
+        ends = [cursor, *(-(-(r.start_bytes + _room(r, job)) // ss) for r in spec.regions)]
+        total = align_up(max(ends) + frame.backup_sectors, a)
     if total * ss > MAX_FILE_BYTES:
         raise CapacityError(file, "disk.size", f"a disk of {total} sectors of {ss} bytes "
                             f"({total * ss} bytes) is larger than any file can be "
@@ -196,3 +223,53 @@ def _overlap(file: str, p: PartitionSpec, start: int, placed: list[PlacedPartiti
                               f"{q.last_lba})", hint="partitions are placed in layout order")
     raise LayoutError(file, f"{p.key}.start", f"partition {p.name!r} would start at sector "
                       f"{start}, before the first usable sector {first}")
+
+
+def _room(r: RegionSpec, job: DiskJob) -> int:
+    return r.size_bytes if r.size_bytes is not None else job.sizes.get(r.image, 0)
+
+
+def place_regions(spec: DiskSpec, job: DiskJob, disk: DiskLayout) -> None:
+    """Put every ``[[disk.region]]`` into the planned disk, after checking that it overlaps
+    none of the table's own sectors, no partition (nor its EBR) and no other region."""
+    ss = disk.sector_size
+    taken: list[tuple[int, int, str]] = [
+        (lba * ss, lba * ss + len(data), _structure_name(disk, lba)) for lba, data in
+        disk.structures]
+    for p in disk.partitions:
+        if p.header_lba is not None:
+            taken.append((p.header_lba * ss, (p.header_lba + 1) * ss, f"the EBR of {p.name!r}"))
+        taken.append((p.start_lba * ss, (p.last_lba + 1) * ss, f"partition {p.name!r}"))
+    for r in spec.regions:
+        image_bytes = job.sizes.get(r.image, 0)
+        size = _room(r, job)
+        if image_bytes > size:
+            raise CapacityError(job.file, f"{r.key}.size", f"image {r.image!r} needs "
+                                f"{image_bytes} bytes; the region holds {size}")
+        end = r.start_bytes + size
+        if end > disk.size_bytes:
+            raise CapacityError(job.file, f"{r.key}.start", f"region {r.name!r} (bytes "
+                                f"{r.start_bytes}..{end - 1}) passes the end of the "
+                                f"{disk.size_bytes}-byte disk")
+        for low, high, what in taken:
+            if r.start_bytes < high and low < end:
+                raise LayoutError(job.file, f"{r.key}.start", f"region {r.name!r} (bytes "
+                                  f"{r.start_bytes}..{end - 1}) overlaps {what} (bytes "
+                                  f"{low}..{high - 1})", hint=_overlap_hint(disk, what))
+        taken.append((r.start_bytes, end, f"region {r.name!r}"))
+        disk.regions.append(PlacedRegion(r.name, r.image, r.start_bytes, size, image_bytes, r))
+
+
+def _structure_name(disk: DiskLayout, lba: int) -> str:
+    if lba == 0:
+        return "the MBR (sector 0)"
+    return f"the {disk.table} table's sectors at LBA {lba}"
+
+
+def _overlap_hint(disk: DiskLayout, what: str) -> str | None:
+    if disk.table == "gpt" and "table's" in what:
+        return ("move the GPT entry array out of the way with disk.gpt-entries-lba (e.g. "
+                "2048), or shorten it with disk.gpt-entries")
+    if what.startswith("partition"):
+        return "give the partitions a later start, or a larger disk.align"
+    return None

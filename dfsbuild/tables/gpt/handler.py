@@ -11,7 +11,7 @@ from dfsbuild.errors import LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_uuid
 from dfsbuild.layout.model import DiskSpec
-from dfsbuild.layout.settings import Context, Setting, p_bool, p_guid
+from dfsbuild.layout.settings import Context, Setting, p_bool, p_guid, p_int_range
 from dfsbuild.layout.table import Table
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
@@ -50,6 +50,8 @@ def _mbr_type(value: object, ctx: Context) -> int:
 class GptOptions(PartitionedOptions):
     guid: str | None             # None: derived from the seed
     boot_code: str | None        # host file for the protective MBR's bytes 0..439
+    gpt_entries_lba: int         # where the primary entry array starts
+    gpt_entries: int             # entries in each array
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,13 @@ class GptKind(TableKind):
         *PARTITIONED_SETTINGS,
         Setting("guid", p_guid, None, "the disk GUID (default: from the seed)"),
         BOOT_CODE,
+        Setting("gpt-entries-lba", p_int_range(2, 1 << 32), 2, "the sector where the primary "
+                "entry array starts (default 2, right after the header); a later one leaves "
+                "sectors 2.. free for a `[[disk.region]]` (Allwinner's boot0 at 8 KiB: "
+                "`2048`, as `sgdisk -j 2048`)", kind="integer"),
+        Setting("gpt-entries", p_int_range(1, 8192), gpt.ENTRY_COUNT, "entries in each "
+                "array (default 128, the 16 KiB UEFI asks for); fewer make a shorter array, "
+                "as `sfdisk`'s `table-length`", kind="integer"),
     )
     partition_options = GptPartitionOptions
     partition_settings = (
@@ -108,9 +117,11 @@ class GptKind(TableKind):
         if len(hybrid) > 3:
             raise LayoutError(file, f"{hybrid[3].key}.hybrid", "a hybrid MBR holds at most "
                               "three partitions beside the 0xEE entry")
-        if len(spec.partitions) > gpt.ENTRY_COUNT:
+        opts: GptOptions = spec.options
+        if len(spec.partitions) > opts.gpt_entries:
             raise LayoutError(file, "disk.partition", f"{len(spec.partitions)} partitions; "
-                              f"the entry array holds {gpt.ENTRY_COUNT}")
+                              f"the entry array holds {opts.gpt_entries}",
+                              hint="raise disk.gpt-entries")
 
     def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
         opts: GptOptions = spec.options
@@ -120,11 +131,12 @@ class GptKind(TableKind):
         opts: GptOptions = spec.options
         code = mbr_boot_code(opts.boot_code, job)
         ss = opts.sector_size
-        frame = Frame(gpt.first_usable(ss), lambda n: gpt.last_usable(n, ss),
-                      gpt.array_sectors(ss) + 1)
+        count = opts.gpt_entries
+        frame = Frame(gpt.first_usable(ss, opts.gpt_entries_lba, count),
+                      lambda n: gpt.last_usable(n, ss, count), gpt.array_sectors(ss, count) + 1)
         placed, total = place(spec, job, frame)
         layout = DiskLayout(self.name, ss, total, frame.first_usable,
-                            gpt.last_usable(total, ss), placed)
+                            gpt.last_usable(total, ss, count), placed)
         guid = opts.guid or str(derive_uuid(opts.seed, "gpt-disk")).upper()
         layout.facts["guid"] = guid
         entries = []
@@ -142,7 +154,7 @@ class GptKind(TableKind):
                 hybrid.append(MbrEntry.classic(0x80 if o.bootable else 0, byte, p.start_lba,
                                                p.size_sectors))
         layout.structures = gpt.build_gpt(total, ss, uuid.UUID(guid), entries, hybrid or None,
-                                          code)
+                                          code, opts.gpt_entries_lba, count)
         return layout
 
     def detect(self, src: ByteSource) -> bool:

@@ -20,7 +20,6 @@ REVISION = 0x00010000
 HEADER_SIZE = 92
 ENTRY_COUNT = 128
 ENTRY_SIZE = 128
-ARRAY_BYTES = ENTRY_COUNT * ENTRY_SIZE
 NAME_UNITS = 36
 
 
@@ -148,16 +147,17 @@ class GptEntry:
 assert GptEntry.FORMAT.size == ENTRY_SIZE
 
 
-def array_sectors(sector_size: int) -> int:
-    return ARRAY_BYTES // sector_size
+def array_sectors(sector_size: int, entry_count: int = ENTRY_COUNT) -> int:
+    """Sectors an array of ``entry_count`` entries fills (the last one padded with zeros)."""
+    return -(-entry_count * ENTRY_SIZE // sector_size)
 
 
-def first_usable(sector_size: int) -> int:
-    return 2 + array_sectors(sector_size)
+def first_usable(sector_size: int, entries_lba: int = 2, entry_count: int = ENTRY_COUNT) -> int:
+    return entries_lba + array_sectors(sector_size, entry_count)
 
 
-def last_usable(total_sectors: int, sector_size: int) -> int:
-    return total_sectors - 2 - array_sectors(sector_size)
+def last_usable(total_sectors: int, sector_size: int, entry_count: int = ENTRY_COUNT) -> int:
+    return total_sectors - 2 - array_sectors(sector_size, entry_count)
 
 
 def name_units(name: str) -> int:
@@ -166,17 +166,22 @@ def name_units(name: str) -> int:
 
 def build_gpt(total_sectors: int, sector_size: int, disk_guid: uuid.UUID,
               entries: list[GptEntry], hybrid: list[MbrEntry] | None = None,
-              boot_code: bytes = b"") -> list[tuple[int, bytes]]:
-    """(LBA, bytes) of every structure: protective (or hybrid) MBR, both headers and arrays."""
-    if len(entries) > ENTRY_COUNT:
-        raise InternalError("more than 128 GPT entries")
-    array = b"".join(e.pack() for e in entries).ljust(ARRAY_BYTES, b"\0")
+              boot_code: bytes = b"", entries_lba: int = 2,
+              entry_count: int = ENTRY_COUNT) -> list[tuple[int, bytes]]:
+    """(LBA, bytes) of every structure: protective (or hybrid) MBR, both headers and arrays.
+    The primary array starts at ``entries_lba``; the CRC covers ``entry_count`` entries."""
+    if len(entries) > entry_count:
+        raise InternalError(f"more than {entry_count} GPT entries")
+    array = b"".join(e.pack() for e in entries).ljust(entry_count * ENTRY_SIZE, b"\0")
     crc = zlib.crc32(array)
-    n = array_sectors(sector_size)
+    n = array_sectors(sector_size, entry_count)
+    array = array.ljust(n * sector_size, b"\0")
     last = total_sectors - 1
-    first_use, last_use = first_usable(sector_size), last_usable(total_sectors, sector_size)
-    primary = GptHeader(1, last, first_use, last_use, disk_guid, 2, ENTRY_COUNT, ENTRY_SIZE, crc)
-    backup = GptHeader(last, 1, first_use, last_use, disk_guid, last - n, ENTRY_COUNT,
+    first_use = first_usable(sector_size, entries_lba, entry_count)
+    last_use = last_usable(total_sectors, sector_size, entry_count)
+    primary = GptHeader(1, last, first_use, last_use, disk_guid, entries_lba, entry_count,
+                        ENTRY_SIZE, crc)
+    backup = GptHeader(last, 1, first_use, last_use, disk_guid, last - n, entry_count,
                        ENTRY_SIZE, crc)
     protective_size = min(total_sectors - 1, MAX_U32)
     protective = MbrEntry(0, 0xEE, 1, protective_size, False, bytes((0, 2, 0)),
@@ -194,7 +199,7 @@ def build_gpt(total_sectors: int, sector_size: int, disk_guid: uuid.UUID,
     return [
         (0, sector(pack_sector(mbr_entries, 0, boot_code))),
         (1, sector(primary.pack())),
-        (2, array),
+        (entries_lba, array),
         (last - n, array),
         (last, sector(backup.pack())),
     ]
