@@ -18,12 +18,44 @@ class DfsbuildError(Exception):
 class LayoutError(DfsbuildError):
     """A layout is wrong: names the file, the dotted key path, the value and the rule."""
 
-    def __init__(self, file: str, key: str, message: str, hint: str | None = None) -> None:
+    def __init__(self, file: str, key: str, message: str, hint: str | None = None,
+                 value: object = None, note: str = "") -> None:
         self.file = file
         self.key = key
         self.message = message
-        where = f"{file}: {key}: " if key else f"{file}: "
+        self.value = value            # the offending value where one is known (for --json)
+        where = f"{file}: {key}{note}: " if key else f"{file}: "
         super().__init__(where + message, hint)
+
+    def to_json(self) -> dict[str, object]:
+        value = self.value if isinstance(self.value, str | int | float | bool) else None
+        return {"severity": "error", "file": self.file, "key": self.key, "value": value,
+                "rule": self.message, "hint": self.hint}
+
+
+class LayoutErrors(DfsbuildError):
+    """Several layout errors found in one run (``check`` reports them all)."""
+
+    def __init__(self, errors: list[LayoutError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+    @staticmethod
+    def gather(found: list[LayoutError], exc: DfsbuildError) -> None:
+        """Add ``exc`` (one error or several) to ``found``."""
+        if isinstance(exc, LayoutErrors):
+            found.extend(exc.errors)
+        elif isinstance(exc, LayoutError):
+            found.append(exc)
+        else:
+            raise exc
+
+    @staticmethod
+    def raise_if(found: list[LayoutError]) -> None:
+        if len(found) == 1:
+            raise found[0]
+        if found:
+            raise LayoutErrors(found)
 
 
 class CapacityError(LayoutError):

@@ -116,6 +116,11 @@ class DiskPlan:
     def task(self) -> str:
         return f"{self.layout}:disk"
 
+    @property
+    def bmap(self) -> str | None:
+        """The block map written beside the disk (``disk.bmap``), or None."""
+        return self.output + ".bmap" if getattr(self.options, "bmap", False) else None
+
     def to_json(self) -> dict[str, object]:
         kind = TABLE_KINDS[self.table]
         data: dict[str, object] = {"table": self.table, "output": self.output, "key": self.key,

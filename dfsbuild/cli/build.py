@@ -24,7 +24,8 @@ def settings_of(args: argparse.Namespace) -> Any:
                              getattr(args, "json", False), getattr(args, "force", False),
                              getattr(args, "no_cache", False), verbosity,
                              getattr(args, "remote_cache", None),
-                             getattr(args, "remote_cache_read_only", False))
+                             getattr(args, "remote_cache_read_only", False),
+                             getattr(args, "strict", False))
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -67,16 +68,37 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from dfsbuild.engine.project import plan_project, prepare
+    from dfsbuild.errors import LayoutError, LayoutErrors
 
+    settings = settings_of(args)
+    found: list[LayoutError] = []
+    lines: list[str] = []
+    warnings: list[dict[str, object]] = []
+    try:
+        plans = plan_project(args.layouts, settings, hints=False, quiet=args.json)
+    except (LayoutError, LayoutErrors) as exc:
+        LayoutErrors.gather(found, exc)
+        plans = []
     # Planning finds what loading cannot: overlaps, capacity, sizes of nested images.
-    for lp in plan_project(args.layouts, settings_of(args), hints=False):
-        prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
+    for lp in plans:
         layout = lp.layout
+        warnings += [w.to_json() for w in layout.warnings]
+        try:
+            prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
+        except LayoutError as exc:
+            found.append(exc)
+            continue
         kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
         disk = ""
         if lp.disk is not None and lp.disk.disk.partitions:
             disk = f"; {lp.disk.table} disk with {len(lp.disk.disk.partitions)} partitions"
-        print(f"{layout.path}: ok: {kinds}{disk}")
+        lines.append(f"{layout.path}: ok: {kinds}{disk}")
+    if args.json:
+        print_json([*(e.to_json() for e in found), *warnings])
+        return EXIT_FAIL if found else EXIT_OK
+    for line in lines:
+        print(line)
+    LayoutErrors.raise_if(found)
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.cli.trivialfs import add_trivialfs
-from dfsbuild.errors import DfsbuildError, FormatError
+from dfsbuild.errors import DfsbuildError, FormatError, LayoutErrors
 from dfsbuild.units import SizeError, parse_size
 
 # -- parser --------------------------------------------------------------------------------------
@@ -65,6 +65,7 @@ environment:
   DFSBUILD_CACHE_DIR               the local cache (default: BUILD_DIR/.cache)
   DFSBUILD_EXPLAIN=1               as build --explain
   DFSBUILD_NO_CACHE=1              as build --no-cache
+  DFSBUILD_STRICT=1                as build/check --strict
   DFSBUILD_REMOTE_CACHE=URL        as build --remote-cache URL
   DFSBUILD_REMOTE_CACHE_READ_ONLY=1, DFSBUILD_REMOTE_CACHE_HEADER="Name: value",
   DFSBUILD_REMOTE_CACHE_TIMEOUT=SECONDS   the remote cache's mode, credentials, timeout
@@ -85,6 +86,11 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
         sp.add_argument("--no-wait", action="store_true",
                         help="fail at once if another build holds the build directory, "
                         "instead of waiting for it")
+
+    def strict(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--strict", action="store_true",
+                        help="layout warnings (settings that do nothing or surprise) are "
+                        "errors (also $DFSBUILD_STRICT=1)")
 
     def build_dirs(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--build-dir", metavar="DIR",
@@ -125,6 +131,7 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                    help="restore from the remote cache, never upload (untrusted builds; also "
                    "$DFSBUILD_REMOTE_CACHE_READ_ONLY=1)")
     no_wait(b)
+    strict(b)
     loud = b.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true",
                       help="print only errors and warnings")
@@ -169,6 +176,10 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     c.add_argument("layouts", nargs="*", metavar="LAYOUT",
                    help="layout files or directories of them (default: layouts/)")
     build_dirs(c)
+    strict(c)
+    c.add_argument("--json", action="store_true", help="print every error and warning as a "
+                   "JSON list of objects (severity, file, key, value, rule, hint); [] when "
+                   "all is well")
 
     pl = add("plan", cmd_plan, "show what a build would produce, and each output's key")
     pl.add_argument("layouts", nargs="+", metavar="LAYOUT")
@@ -251,6 +262,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except FormatError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except LayoutErrors as exc:
+        for e in exc.errors:
+            print(f"error: {e}", file=sys.stderr)
+            if e.hint:
+                print(f"hint: {e.hint}", file=sys.stderr)
+        files = len({e.file for e in exc.errors})
+        print(f"{len(exc.errors)} errors in {files} layout{'s' if files > 1 else ''}",
+              file=sys.stderr)
         return EXIT_FAIL
     except DfsbuildError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.step import Job
 from dfsbuild.engine.write import disk_frame, patch_disk, write_disk, write_image
 from dfsbuild.errors import DfsbuildError
+from dfsbuild.fileio.bmap import write_bmap
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
 
 
@@ -25,7 +26,8 @@ def stale(plans: list[LayoutPlan], settings: Settings) -> list[ImagePlan | DiskP
     """Outputs that are not what their current key describes (all of them when forced)."""
     state = settings.state
     return [p for lp in plans for p in outputs(lp)
-            if settings.force or not state.is_current(p.task, p.key, p.output)]
+            if settings.force or not state.is_current(p.task, p.key, p.output)
+            or (isinstance(p, DiskPlan) and p.bmap is not None and not os.path.isfile(p.bmap))]
 
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
@@ -47,7 +49,18 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
                lambda fd: write_disk(plan, images, fd), plan.inputs,
                tuple((p.task, p.key, p.output) for p in images.values()), cacheable=False,
                frame=lambda: disk_frame(plan, images),
-               patch=lambda fd, old: patch_disk(plan, images, fd, old.frame))
+               patch=lambda fd, old: patch_disk(plan, images, fd, old.frame),
+               after=lambda: _companions(plan))
+
+
+def _companions(plan: DiskPlan) -> None:
+    """The disk's block map, written from the disk now in place; an old one removed when the
+    layout no longer asks for it (it would describe other bytes)."""
+    stale = plan.output + ".bmap"
+    if plan.bmap is not None:
+        write_bmap(plan.output, plan.bmap)
+    elif os.path.lexists(stale):
+        os.unlink(stale)
 
 
 def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:

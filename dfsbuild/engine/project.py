@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings
-from dfsbuild.errors import DfsbuildError, LayoutError
+from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
 from dfsbuild.layout.load import load_layouts
+from dfsbuild.layout.model import Layout
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
 from dfsbuild.trees.walk import describe_file, scan_tree
@@ -29,12 +30,13 @@ def find_layouts(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def plan_project(layout_paths: Sequence[str], settings: Settings,
-                 hints: bool = True) -> list[LayoutPlan]:
+def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = True,
+                 quiet: bool = False) -> list[LayoutPlan]:
     """Load, validate and key every layout. Plans of images and disks are made when asked
     for (``prepare``); with ``hints``, an output that is current gives its recorded size, so
     a disk around unchanged images never plans them."""
     layouts = load_layouts(find_layouts(layout_paths))
+    report_warnings(layouts, settings, quiet)
     digests = DigestCache(Path(settings.build_dir) / ".dfsbuild" / "digests.json")
     state = settings.state
 
@@ -43,6 +45,7 @@ def plan_project(layout_paths: Sequence[str], settings: Settings,
         return record.size if record is not None else None
 
     plans = []
+    found: list[LayoutError] = []
     for layout in layouts:
         try:
             plans.append(plan_layout(
@@ -51,14 +54,27 @@ def plan_project(layout_paths: Sequence[str], settings: Settings,
                 lambda path: describe_file(path, digests),
                 known_size if hints else None,
             ))
+        except LayoutError as exc:
+            found.append(exc)
         except DfsbuildError as exc:
-            if isinstance(exc, LayoutError):
-                raise
-            raise LayoutError(layout.path, "", str(exc)) from None
+            found.append(LayoutError(layout.path, "", str(exc)))
+    LayoutErrors.raise_if(found)
     # A read-only checkout still plans: the stat cache is only a speed-up.
     with contextlib.suppress(OSError):
         digests.save()
     return plans
+
+
+def report_warnings(layouts: Sequence[Layout], settings: Settings, quiet: bool) -> None:
+    """Print each layout's warnings (not when ``quiet``: a JSON report lists them); with
+    ``strict``, they are errors."""
+    found = [LayoutError(w.file, w.key, w.message + " (an error with --strict)", hint=w.hint)
+             for layout in layouts for w in layout.warnings] if settings.strict else []
+    LayoutErrors.raise_if(found)
+    for layout in layouts:
+        for w in layout.warnings:
+            if not quiet:
+                warn(str(w))
 
 
 def prepare(outputs: Sequence[ImagePlan | DiskPlan]) -> None:

@@ -25,6 +25,7 @@ REMOTE_ENV = "DFSBUILD_REMOTE_CACHE"
 REMOTE_READ_ONLY_ENV = "DFSBUILD_REMOTE_CACHE_READ_ONLY"
 REMOTE_HEADER_ENV = "DFSBUILD_REMOTE_CACHE_HEADER"
 REMOTE_TIMEOUT_ENV = "DFSBUILD_REMOTE_CACHE_TIMEOUT"
+STRICT_ENV = "DFSBUILD_STRICT"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -53,12 +54,13 @@ class Settings:
     live: bool = False             # a live progress line on the terminal
     remote_cache: str | None = None  # base URL of a Bazel HTTP cache
     remote_read_only: bool = False   # fetch from it, never upload
+    strict: bool = False             # layout warnings are errors
 
     @classmethod
     def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
                  explain: bool = False, json: bool = False, force: bool = False,
                  no_cache: bool = False, verbosity: int = 1, remote_cache: str | None = None,
-                 remote_read_only: bool = False) -> Settings:
+                 remote_read_only: bool = False, strict: bool = False) -> Settings:
         build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
         explain = explain or verbosity > 1 or env_flag(EXPLAIN_ENV)
@@ -66,8 +68,9 @@ class Settings:
         live = verbosity > 0 and not json and sys.stderr.isatty()
         remote = remote_cache or os.environ.get(REMOTE_ENV) or None
         read_only = remote_read_only or env_flag(REMOTE_READ_ONLY_ENV)
+        strict = strict or env_flag(STRICT_ENV)
         return cls(os.path.abspath(build), os.path.abspath(cache), explain, json, force,
-                   no_cache, verbosity, live, remote, read_only)
+                   no_cache, verbosity, live, remote, read_only, strict)
 
     @property
     def state(self) -> StateStore:

@@ -36,6 +36,8 @@ class Job:
     # Disks: the frame a later patch compares with, and the patch itself (True if done).
     frame: Callable[[], dict[str, object]] | None = None
     patch: Callable[[int, Record], bool] | None = None
+    # Files made from the output once it is in place (a disk's .bmap).
+    after: Callable[[], None] | None = None
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -70,6 +72,8 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                 outcome = "built"
                 if remote is not None and not remote.read_only and record.sha256:
                     remote_note = _upload(job, remote, record) or remote_note
+            if job.after is not None:
+                job.after()
     except OSError as exc:
         raise _fault(exc, job.output) from None
     sha = record.sha256

@@ -53,6 +53,14 @@ class Sink:
         self.flush()
         self.pos += n
 
+    def fill(self, n: int) -> None:
+        """``n`` zero bytes written, never a hole: bytes whose zero value a reader relies on
+        (a block map copies only data, so a hole there would keep a device's old bytes)."""
+        while n > 0:
+            step = min(n, 1 << 16)
+            self.write(bytes(step))
+            n -= step
+
     def flush(self) -> None:
         if self._buf:
             os.pwrite(self.fd, self._buf, self.base + self._buf_start)

@@ -59,6 +59,11 @@ class ImageType:
     contents: ClassVar[frozenset[str]] = frozenset()
     short_flags: ClassVar[dict[str, tuple[str, ...]]] = {}   # `mkfs` aliases of setting flags
     file_reserve: ClassVar[bool] = False   # takes `files."PATH" = { …, reserve = SIZE }`
+    family: ClassVar[str | None] = None    # the filesystem, for partition-type warnings
+
+    def warnings(self, spec: ImageSpec) -> list[tuple[str, str]]:
+        """(key, message) of settings of this image that do nothing or surprise."""
+        return []
 
     def load(self, table: Table, ctx: Context) -> Any:
         """The options record for one ``[image.NAME]`` table; LayoutError on bad values."""

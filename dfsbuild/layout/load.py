@@ -11,9 +11,10 @@ import re
 import stat
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from dfsbuild.errors import LayoutError
+from dfsbuild.errors import LayoutError, LayoutErrors
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageType
 from dfsbuild.layout.contents import CONTENT_SETTINGS, contents_from
@@ -21,6 +22,7 @@ from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, Re
 from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
 from dfsbuild.layout.table import Table
 from dfsbuild.layout.validate import validate_layout
+from dfsbuild.layout.warnings import layout_warnings
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import TableKind
 from dfsbuild.tables.place import PARTITION_SETTINGS, REGION_SETTINGS
@@ -45,7 +47,17 @@ def disk_common(layout_name: str) -> tuple[Setting, ...]:
 
 
 def load_layouts(paths: Iterable[str]) -> list[Layout]:
-    layouts = [load_layout(p) for p in paths]
+    """Every layout; the errors of all of them at once (LayoutErrors) when any has one."""
+    layouts = []
+    found: list[LayoutError] = []
+    for p in paths:
+        try:
+            layouts.append(load_layout(p))
+        except LayoutError as exc:
+            found.append(exc)
+        except LayoutErrors as exc:
+            found.extend(exc.errors)
+    LayoutErrors.raise_if(found)
     seen: dict[str, str] = {}
     for layout in layouts:
         if layout.name in seen:
@@ -58,7 +70,7 @@ def load_layouts(paths: Iterable[str]) -> list[Layout]:
     return layouts
 
 
-def _read_toml(path: str) -> dict[str, Any]:
+def _read_toml(path: str) -> tuple[dict[str, Any], str]:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -69,8 +81,9 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise LayoutError(path, "", "not a regular file")
     try:
         with open(path, "rb") as f:
-            data: dict[str, Any] = tomllib.load(f)
-            return data
+            text = f.read().decode("utf-8")
+        data: dict[str, Any] = tomllib.loads(text)
+        return data, text
     except OSError as exc:
         raise LayoutError(path, "", f"cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -83,7 +96,7 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 def load_layout(path: str) -> Layout:
     """Read, parse and validate one layout file."""
-    data = _read_toml(path)
+    data, text = _read_toml(path)
     name = os.path.splitext(os.path.basename(path))[0]
     if not NAME.fullmatch(name):
         raise LayoutError(path, "", f"the file name gives the layout name {name!r}, which is "
@@ -94,23 +107,35 @@ def load_layout(path: str) -> Layout:
     if schema != SCHEMA:
         raise top.error("schema", f"schema {schema} is not supported; this dfsbuild reads "
                         f"schema {SCHEMA}")
+    found: list[LayoutError] = []
+    try:
+        top.refuse_unknown(("schema", "image", "disk"))
+    except LayoutError as exc:
+        found.append(exc)
     images: dict[str, ImageSpec] = {}
     image_table = top.sub("image")
     if image_table is not None:
         for image_name, sub in image_table.tables():
-            if not NAME.fullmatch(image_name):
-                raise sub.error("", f"{image_name!r} is not a valid image name "
-                                "(letters, digits, '_', '.', '-'; starting with a letter or digit)")
-            images[image_name] = _load_image(sub, Context(path, base, image_name))
-        image_table.done()
+            try:
+                if not NAME.fullmatch(image_name):
+                    raise sub.error("", f"{image_name!r} is not a valid image name (letters, "
+                                    "digits, '_', '.', '-'; starting with a letter or digit)")
+                images[image_name] = _load_image(sub, Context(path, base, image_name))
+            except LayoutError as exc:
+                found.append(exc)
     disk = None
     disk_table = top.sub("disk")
     if disk_table is not None:
-        disk = _load_disk(disk_table, Context(path, base, name))
-    top.done()
+        try:
+            disk = _load_disk(disk_table, Context(path, base, name), found)
+        except LayoutError as exc:
+            found.append(exc)
+    if not found:
+        top.done()
+    LayoutErrors.raise_if(found)
     layout = Layout(path=path, name=name, schema=schema, images=images, disk=disk)
     validate_layout(layout)
-    return layout
+    return replace(layout, warnings=tuple(layout_warnings(layout, text)))
 
 
 def _owners(kinds: Mapping[str, Sequence[Setting]], word: str, this: str) -> dict[str, str]:
@@ -129,6 +154,8 @@ def image_settings(t: ImageType) -> tuple[Setting, ...]:
 
 
 def _load_image(table: Table, ctx: Context) -> ImageSpec:
+    table.refuse_unknown(["type", "output", *(s.key for t in IMAGE_TYPES.values()
+                                               for s in image_settings(t))])
     kind = table.get("type", str, required=True)
     t = IMAGE_TYPES.get(kind)
     if t is None:
@@ -148,7 +175,9 @@ def _load_image(table: Table, ctx: Context) -> ImageSpec:
     return ImageSpec(ctx.name, kind, table.key, output, options, contents)
 
 
-def _load_disk(table: Table, ctx: Context) -> DiskSpec:
+def _load_disk(table: Table, ctx: Context, found: list[LayoutError]) -> DiskSpec:
+    table.refuse_unknown(["table", "output", "partition", "region", "image",
+                          *(s.key for k in TABLE_KINDS.values() for s in k.disk_settings)])
     name = table.get("table", str, required=True)
     kind = TABLE_KINDS.get(name)
     if kind is None:
@@ -157,16 +186,17 @@ def _load_disk(table: Table, ctx: Context) -> DiskSpec:
     (output,) = read_settings(table, disk_common(ctx.name), ctx).values()
     options = kind.load_disk(table, ctx)
     pctx = Context(ctx.file, ctx.base, ctx.name, kind.sector_size(options))
-    parts = _load_partitions(table, kind, name, pctx)
+    parts = _load_partitions(table, kind, name, pctx, found)
     regions = _load_regions(table, kind, name, pctx, parts)
     table.done(_owners({k: v.disk_settings for k, v in TABLE_KINDS.items()}, "table", name))
     spec = DiskSpec(name, output, options, parts, regions)
-    kind.check(spec, ctx.file)
+    if not found:
+        kind.check(spec, ctx.file)
     return spec
 
 
-def _load_partitions(disk: Table, kind: TableKind, name: str,
-                     ctx: Context) -> tuple[PartitionSpec, ...]:
+def _load_partitions(disk: Table, kind: TableKind, name: str, ctx: Context,
+                     found: list[LayoutError]) -> tuple[PartitionSpec, ...]:
     if not disk.has("partition"):
         return ()
     raw = disk.raw("partition")
@@ -177,23 +207,32 @@ def _load_partitions(disk: Table, kind: TableKind, name: str,
     parts = []
     names: dict[str, str] = {}
     others = {k: v.partition_settings for k, v in TABLE_KINDS.items()}
+    every = ["name", "image", "start", "size",
+             *(s.key for k in TABLE_KINDS.values() for s in k.partition_settings)]
     for i, item in enumerate(raw):
-        t = Table(item, disk.file, f"disk.partition[{i}]")
-        common = read_settings(t, PARTITION_SETTINGS, ctx)
-        pname: str = common["name"]
-        if not pname:
-            raise t.error("name", "a partition needs a non-empty name")
-        if pname in names:
-            raise t.error("name", f"{pname!r} is also the name of {names[pname]}")
-        names[pname] = t.key
-        size = common["size"]
-        if common["image"] is None and size is None:
-            raise t.error("size", "is required for a partition without an image")
-        options = kind.load_partition(t, ctx, pname)
-        t.done(_owners(others, "table", name))
+        try:
+            t = Table(item, disk.file, f"disk.partition[{i}]")
+            given = t.data.get("name")
+            t.note = f" ({given})" if isinstance(given, str) and given else ""
+            t.refuse_unknown(every)
+            common = read_settings(t, PARTITION_SETTINGS, ctx)
+            pname: str = common["name"]
+            if not pname:
+                raise t.error("name", "a partition needs a non-empty name")
+            if pname in names:
+                raise t.error("name", f"{pname!r} is also the name of {names[pname]}")
+            names[pname] = f"disk.partition[{i}]"
+            size = common["size"]
+            if common["image"] is None and size is None:
+                raise t.error("size", "is required for a partition without an image")
+            options = kind.load_partition(t, ctx, pname)
+            t.done(_owners(others, "table", name))
+        except LayoutError as exc:
+            found.append(exc)
+            continue
         rest = size == "rest"
-        parts.append(PartitionSpec(i, t.key, pname, common["image"], common["start"],
-                                   None if rest else size, rest, options))
+        parts.append(PartitionSpec(i, f"disk.partition[{i}]", pname, common["image"],
+                                   common["start"], None if rest else size, rest, options))
     return tuple(parts)
 
 

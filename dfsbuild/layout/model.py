@@ -117,3 +117,4 @@ class Layout:
     schema: int
     images: dict[str, ImageSpec] = field(default_factory=dict)
     disk: DiskSpec | None = None
+    warnings: tuple[Any, ...] = ()   # layout.warnings.LayoutWarning, found when loaded

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from dfsbuild.errors import LayoutError
@@ -28,13 +29,23 @@ class Table:
         self.file = file
         self.key = key
         self._seen: set[str] = set()
+        self.note = ""          # after the key in messages: a partition's name
 
     def path(self, name: str) -> str:
         """Dotted path of ``name`` in this table; the table's own path for ""."""
         return key_join(self.key, name) if name else self.key
 
     def error(self, name: str, message: str, hint: str | None = None) -> LayoutError:
-        return LayoutError(self.file, self.path(name), message, hint)
+        return LayoutError(self.file, self.path(name), message, hint,
+                           self.data.get(name) if name else None, self.note)
+
+    def refuse_unknown(self, known: Iterable[str]) -> None:
+        """Before anything is read: a key no type of this table has is reported first (a
+        misspelt ``tpye`` before the missing ``type`` it causes), with the likeliest key."""
+        names = set(known)
+        for key in self.data:
+            if key not in names:
+                raise self.error(key, "unknown key", hint=_suggest(key, names))
 
     def has(self, name: str) -> bool:
         return name in self.data
@@ -88,8 +99,14 @@ class Table:
         key = unknown[0]
         if elsewhere and key in elsewhere:
             raise self.error(key, f"applies to {elsewhere[key]}")
-        allowed = ", ".join(sorted(self._seen))
-        raise self.error(key, "unknown key", hint=f"known keys here: {allowed}")
+        raise self.error(key, "unknown key", hint=_suggest(key, self._seen))
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    """``did you mean "type"?`` when one is close, and the keys this table takes."""
+    names = sorted(known)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else "known keys here: " + ", ".join(names)
 
 
 def _kind_name(kind: type) -> str:

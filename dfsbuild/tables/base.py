@@ -201,6 +201,10 @@ class TableKind:
     def check(self, spec: DiskSpec, file: str) -> None:
         """Rules across the partitions of one disk, checked when the layout is loaded."""
 
+    def expects(self, options: Any) -> tuple[str, ...]:
+        """The filesystems a partition of this type is meant to hold (empty: any)."""
+        return ()
+
     def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
         """Host files the table's own structures are made from (eMBR boot code)."""
         return ()

@@ -60,6 +60,17 @@ HYBRID_DEFAULTS = {
     "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F": 0x82,
 }
 
+# What a typed partition is expected to hold, for the warning when the image is of another
+# kind (types not listed, `linux` and the like, may hold anything).
+_FAT = ("fat",)
+MBR_FAMILIES = {0x01: _FAT, 0x04: _FAT, 0x06: _FAT, 0x0B: _FAT, 0x0C: _FAT, 0x0E: _FAT,
+                0xEF: _FAT, 0x07: ("ntfs", "exfat"), 0x82: ("swap",)}
+GPT_FAMILIES = {
+    GPT_TYPES["efi"]: _FAT,
+    GPT_TYPES["msft-basic-data"]: ("fat", "ntfs", "exfat"),
+    GPT_TYPES["swap"]: ("swap",),
+}
+
 GPT_ATTRIBUTES = {
     "required": 0,
     "platform-required": 0,

@@ -19,6 +19,7 @@ from dfsbuild.layout.model import DiskSpec, PartitionSpec, RegionSpec
 from dfsbuild.layout.settings import (
     Context,
     Setting,
+    p_bool,
     p_choice,
     p_host_path,
     p_sector_multiple,
@@ -57,6 +58,7 @@ class PartitionedOptions:
     sector_size: int
     align: int                   # bytes
     seed: str
+    bmap: bool
 
 
 SECTOR_SIZE = Setting("sector-size", p_choice(512, 4096), 512, "`512` or `4096`; "
@@ -69,6 +71,9 @@ PARTITIONED_SETTINGS = (
             "`\"1MiB\"`", kind="size"),
     Setting("seed", p_str, lambda ctx: ctx.name, "every ID not given is derived from it "
             "(default: the layout name): same layout, same bytes"),
+    Setting("bmap", p_bool, False, "also write `OUTPUT.bmap` beside the disk: its data blocks "
+            "with sha256s, in bmaptool's format, so `bmaptool copy` writes only those",
+            kind="boolean"),
 )
 
 

@@ -29,6 +29,7 @@ class CpioOptions:
 
 class CpioType(ImageType):
     name = "cpio"
+    family = "cpio"
     help = "a cpio newc archive (an initramfs the kernel unpacks)"
     revision = 1
     options = CpioOptions

@@ -340,7 +340,7 @@ def _write_fat(out: Sink, g: Geometry, chains: list[tuple[int, int]]) -> None:
     start = out.pos
     for chunk in fat_chunks(g, chains):
         if isinstance(chunk, int):
-            out.zeros(chunk)
+            out.fill(chunk)          # free FAT entries must read as 0 wherever it is copied
         else:
             out.write(chunk)
     if out.pos != start + g.fat_sectors * g.sector_size:

@@ -20,6 +20,7 @@ from dfsbuild.images.base import (
 from dfsbuild.images.romfs.read import RomfsReader
 from dfsbuild.images.romfs.records import MAGIC, MAX_NAME
 from dfsbuild.images.romfs.write import plan_romfs, write_romfs
+from dfsbuild.layout.model import ImageSpec
 from dfsbuild.layout.settings import Context, Setting, p_align16
 from dfsbuild.layout.table import describe
 
@@ -41,8 +42,14 @@ def _volume(value: object, ctx: Context) -> str:
     return value
 
 
+# What Linux shows for special files on romfs (fs/romfs/super.c romfs_modemap).
+KERNEL_DEVICE_MODES = {"char": 0o600, "block": 0o600, "fifo": 0o644, "socket": 0o644}
+DEFAULT_DEVICE_MODE = 0o600
+
+
 class RomfsType(ImageType):
     name = "romfs"
+    family = "romfs"
     help = "a romfs image, byte-identical to genromfs for the same tree"
     revision = 1
     options = RomfsOptions
@@ -54,6 +61,24 @@ class RomfsType(ImageType):
         Setting("align", p_align16, 16, "data of regular files starts on this boundary, a "
                 "power of two of at least 16 (genromfs `-a`); default 16", kind="size"),
     )
+
+    def warnings(self, spec: ImageSpec) -> list[tuple[str, str]]:
+        """romfs keeps only an exec bit: other modes read back as the kernel's fixed ones."""
+        found = []
+        for f in spec.contents.files:
+            if f.mode is None:
+                continue
+            back = 0o755 if f.mode & 0o111 else 0o644
+            if f.mode != back:
+                found.append((f"{f.key}.mode", f"mode {f.mode:04o} reads back as {back:04o}: "
+                              "romfs stores only whether a file is executable"))
+        for d in spec.contents.devices:
+            back = KERNEL_DEVICE_MODES[d.kind]
+            if d.mode != back and d.mode != DEFAULT_DEVICE_MODE:
+                found.append((f"{d.key}.mode", f"mode {d.mode:04o} reads back as {back:04o}: "
+                              f"romfs stores no mode, and Linux shows a {d.kind} device "
+                              f"as {back:04o}"))
+        return found
 
     def plan(self, job: ImageJob) -> PlannedImage:
         assert job.root is not None

@@ -57,6 +57,7 @@ def _align(value: object, ctx: Context) -> int:
 
 class TrivialType(ImageType):
     name = "trivialfs"
+    family = "trivialfs"
     help = "a TrivialFS volume: a text header of byte ranges, for boot scripts"
     revision = 1
     options = TrivialOptions

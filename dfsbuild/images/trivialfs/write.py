@@ -161,5 +161,5 @@ def write_trivialfs(plan: TrivialPlan, out: Sink) -> None:
         if p.content:
             assert p.node.source is not None
             out.copy(p.node.source, p.content)
-        out.zeros(p.entry.size - p.content)
+        out.fill(p.entry.size - p.content)     # part of the file: written, never a hole
     out.zeros(plan.image_size - out.pos)

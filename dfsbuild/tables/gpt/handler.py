@@ -112,6 +112,9 @@ class GptKind(TableKind):
             opts = replace(opts, attributes=opts.attributes | LEGACY_BIOS_BOOTABLE)
         return opts
 
+    def expects(self, options: Any) -> tuple[str, ...]:
+        return parttypes.GPT_FAMILIES.get(options.type, ())
+
     def check(self, spec: DiskSpec, file: str) -> None:
         hybrid = [p for p in spec.partitions if p.options.hybrid]
         if len(hybrid) > 3:

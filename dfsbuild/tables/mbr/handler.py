@@ -84,6 +84,9 @@ class MbrKind(TableKind):
                 "must be listed together)", kind="boolean"),
     )
 
+    def expects(self, options: Any) -> tuple[str, ...]:
+        return parttypes.MBR_FAMILIES.get(options.type, ())
+
     def check(self, spec: DiskSpec, file: str) -> None:
         parts = spec.partitions
         logical = [i for i, p in enumerate(parts) if p.options.logical]

@@ -1,0 +1,74 @@
+"""Warnings: settings that are valid but do nothing or surprise. ``check`` and ``build``
+print them; ``--strict`` (or ``DFSBUILD_STRICT=1``) makes them errors.
+
+Each image type says what surprises in its own settings (``ImageType.warnings``: romfs
+modes); the rules across the layout are here: a mode written as a decimal integer, an image
+nothing uses, a typed partition holding an image of another filesystem.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dfsbuild.images import IMAGE_TYPES
+from dfsbuild.layout.model import Layout
+from dfsbuild.tables import TABLE_KINDS
+
+# `mode = 644` (not `0o644`, not "0644"): TOML reads the decimal number 644 (octal 1204).
+_DECIMAL_MODE = re.compile(r"(?<![\w-])mode\s*=\s*([1-7][0-7]{2,3})(?![\w.])")
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutWarning:
+    file: str
+    key: str             # dotted key, or "line N" where only the text tells
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.file}: {self.key}: {self.message}"
+        return text + (f" ({self.hint})" if self.hint else "")
+
+    def to_json(self) -> dict[str, object]:
+        return {"severity": "warning", "file": self.file, "key": self.key, "value": None,
+                "rule": self.message, "hint": self.hint}
+
+
+def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
+    """Every warning of one loaded layout; ``text`` is the file as read."""
+    file = layout.path
+    found: list[LayoutWarning] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for m in _DECIMAL_MODE.finditer(code):
+            value = int(m[1])
+            found.append(LayoutWarning(
+                file, f"line {number}", f"mode = {m[1]} is the decimal number {value} (octal "
+                f"{value:o})", hint=f"write mode = 0o{m[1]} or mode = \"0{m[1]}\""))
+    for spec in layout.images.values():
+        for key, message in IMAGE_TYPES[spec.type].warnings(spec):
+            found.append(LayoutWarning(file, key, message))
+    disk = layout.disk
+    if disk is None:
+        return found
+    kind = TABLE_KINDS[disk.table]
+    used = set(kind.images(disk))
+    for spec in layout.images.values():
+        used.update(spec.nested())
+    for name, spec in layout.images.items():
+        if name not in used:
+            found.append(LayoutWarning(file, spec.key, f"image {name!r} is in no partition, "
+                                       "region or other image of this layout's disk; it is "
+                                       "built as an output of its own"))
+    for p in disk.partitions:
+        if p.image is None or p.options is None:
+            continue
+        expected = kind.expects(p.options)
+        family = IMAGE_TYPES[layout.images[p.image].type].family
+        if expected and family is not None and family not in expected:
+            found.append(LayoutWarning(
+                file, f"{p.key}.type", f"{p.label} is typed for {' or '.join(expected)}, but "
+                f"its image {p.image!r} is {family}", hint="set the partition's type to what "
+                "the image is, or the image's type to what the partition says"))
+    return found

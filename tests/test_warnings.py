@@ -1,0 +1,98 @@
+"""Warnings: settings that are valid but do nothing or surprise, printed by check and build;
+--strict (or DFSBUILD_STRICT=1) makes them errors. Checks also what a reader shows: romfs
+modes as our reader gives them back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+ROMFS = """schema = 1
+[image.root]
+type = "romfs"
+files."etc/secret" = {{ file = "data.txt", mode = {mode} }}
+devices."dev/null" = {{ type = "char", major = 1, minor = 3, mode = "{dev}" }}
+"""
+
+DISK = """schema = 1
+[image.root]
+type = "romfs"
+tree = "tree"
+[image.spare]
+type = "romfs"
+tree = "tree"
+[disk]
+table = "{table}"
+[[disk.partition]]
+name = "boot"
+image = "root"
+type = "{ptype}"
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "data.txt").write_text("x\n")
+    (tmp_path / "tree").mkdir(exist_ok=True)
+    (tmp_path / "tree" / "f").write_text("f\n")
+    layout = tmp_path / "w.toml"
+    layout.write_text(text)
+    return layout
+
+
+def test_romfs_modes_that_read_back_otherwise(tmp_path: Path) -> None:
+    layout = _write(tmp_path, ROMFS.format(mode='"0600"', dev="0666"))
+    proc = run_cli("check", str(layout))
+    assert "warning:" in proc.stderr
+    assert 'files."etc/secret".mode: mode 0600 reads back as 0644' in proc.stderr
+    assert 'devices."dev/null".mode: mode 0666 reads back as 0600' in proc.stderr
+    # What the warning says is what the image holds.
+    run_cli("build", str(layout), "--build-dir", str(tmp_path / "b"))
+    listing = json.loads(run_cli("ls", "--json", str(tmp_path / "b" / "w" / "root.img"),
+                                 "/dev").stdout)
+    assert {e["path"]: e["mode"] for e in listing} == {"dev/null": "0600"}
+    # 0644 and 0755 (and a device at 0600) are what romfs gives back: no warning.
+    _write(tmp_path, ROMFS.format(mode='"0755"', dev="0600"))
+    assert "warning" not in run_cli("check", str(layout)).stderr
+
+
+@pytest.mark.parametrize("strict", [["--strict"], []])
+def test_strict_makes_warnings_errors(tmp_path: Path, strict: list[str]) -> None:
+    layout = _write(tmp_path, ROMFS.format(mode='"0600"', dev="0600"))
+    env = {} if strict else {"DFSBUILD_STRICT": "1"}
+    for command in ("check", "build"):
+        proc = run_cli(command, *strict, str(layout), "--build-dir", str(tmp_path / "b"),
+                       env=env, check=False)
+        assert proc.returncode == 1, proc.stderr
+        assert "error:" in proc.stderr and "reads back as 0644" in proc.stderr
+        assert "--strict" in proc.stderr
+    assert not (tmp_path / "b" / "w" / "root.img").exists()
+
+
+def test_decimal_mode_is_named_with_its_line(tmp_path: Path) -> None:
+    layout = _write(tmp_path, ROMFS.format(mode="644", dev="0600"))
+    proc = run_cli("check", str(layout))
+    assert "w.toml: line 4: mode = 644 is the decimal number 644 (octal 1204)" in proc.stderr
+    assert 'mode = 0o644 or mode = "0644"' in proc.stderr
+    _write(tmp_path, ROMFS.format(mode="0o644", dev="0600"))
+    assert "warning" not in run_cli("check", str(layout)).stderr
+
+
+def test_unused_image_and_mistyped_partition(tmp_path: Path) -> None:
+    layout = _write(tmp_path, DISK.format(table="mbr", ptype="fat32-lba"))
+    proc = run_cli("check", str(layout))
+    assert "image.spare: image 'spare' is in no partition" in proc.stderr
+    assert "disk.partition[0].type: disk.partition[0] (boot) is typed for fat, but its " \
+        "image 'root' is romfs" in proc.stderr
+    _write(tmp_path, DISK.format(table="gpt", ptype="efi"))
+    assert "typed for fat, but" in run_cli("check", str(layout)).stderr
+    _write(tmp_path, DISK.format(table="gpt", ptype="linux"))
+    assert "typed for" not in run_cli("check", str(layout)).stderr
+
+
+def test_bundled_layouts_have_no_warnings() -> None:
+    proc = run_cli("check", "--strict", "layouts")
+    assert proc.returncode == 0 and "warning" not in proc.stderr
