@@ -77,3 +77,24 @@ def test_check_json_lists_errors_and_warnings(tmp_path: Path) -> None:
     assert warning["severity"] == "warning" and warning["key"] == 'image.a.files.x.mode'
     (tmp_path / "good.toml").write_text(GOOD.replace('"0600"', '"0644"'))
     assert json.loads(run_cli("check", "--json", paths[2]).stdout) == []
+
+
+def test_build_json_says_why_it_failed(tmp_path: Path) -> None:
+    paths = _layouts(tmp_path)
+    out = str(tmp_path.parent / (tmp_path.name + "-b"))
+    proc = run_cli("build", "--json", paths[1], "--build-dir", out,
+                   check=False)
+    assert proc.returncode == 1 and "error:" in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["outputs"] == [] and [e["key"] for e in doc["errors"]] == [
+        "disk.partition[0].size", "disk.partition[1].size"]
+    doc = json.loads(run_cli("build", "--json", paths[2], "--build-dir",
+                             str(tmp_path.parent / (tmp_path.name + "-b"))).stdout)
+    assert doc["errors"] == [] and doc["built"] == ["good:image.a"]
+
+
+def test_plan_json_is_a_list_with_a_format_version(tmp_path: Path) -> None:
+    paths = _layouts(tmp_path)
+    plan = json.loads(run_cli("plan", "--json", paths[2], "--build-dir",
+                              str(tmp_path.parent / (tmp_path.name + "-b"))).stdout)
+    assert isinstance(plan, list) and [p["format-version"] for p in plan] == [1]

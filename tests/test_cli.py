@@ -126,6 +126,8 @@ def test_check_and_plan_on_the_bundled_layouts() -> None:
     assert "layouts/sample.toml: ok" in proc.stdout
     plan = json.loads(run_cli("plan", "layouts/sample.toml", "--json", "--build-dir",
                               "/nonexistent-build", cwd=ROOT).stdout)
+    assert isinstance(plan, list) and len(plan) == 1 and plan[0]["format-version"] == 1
+    plan = plan[0]
     names = [i["name"] for i in plan["images"]]
     assert names == ["env", "rootfs"]  # nested images first
     assert plan["disk"]["image"] == "rootfs"

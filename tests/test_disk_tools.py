@@ -96,7 +96,8 @@ def make(tmp_path: Path, text: str, name: str = "disk") -> tuple[Path, dict[str,
     layout.write_text(text)
     build = tmp_path / "build"
     run_cli("build", str(layout), "--build-dir", str(build))
-    plan = json.loads(run_cli("plan", str(layout), "--json", "--build-dir", str(build)).stdout)
+    (plan,) = json.loads(run_cli("plan", str(layout), "--json", "--build-dir",
+                                 str(build)).stdout)
     return build / name / f"{name}.img", plan
 
 

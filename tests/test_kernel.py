@@ -109,7 +109,7 @@ def test_the_kernel_reads_our_disks_and_mounts_our_romfs(tmp_path: Path) -> None
         layout.write_text("schema = 1\n" + IMAGES + disk)
         run_cli("build", str(layout), "--build-dir", str(tmp_path / "build"))
         plans[name] = json.loads(run_cli("plan", str(layout), "--json", "--build-dir",
-                                         str(tmp_path / "build")).stdout)["disk"]
+                                         str(tmp_path / "build")).stdout)[0]["disk"]
         block = 4096 if name == "gpt4k" else 512
         drives.append((tmp_path / "build" / name / f"{name}.img", block))
     guest = boot(kernel, initrd, drives)

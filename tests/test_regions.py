@@ -67,7 +67,7 @@ def test_region_on_mbr_disk(tmp_path: Path) -> None:
     start = 2048 * 512
     assert disk[start:start + (64 << 10)] == (tmp_path / "data.bin").read_bytes()
     plan = json.loads(run_cli("plan", str(layout), "--json").stdout)
-    plan = plan[0] if isinstance(plan, list) else plan
+    plan = plan[0]
     assert plan["disk"]["regions"] == [{"name": "spl", "image": "spl", "start": 8192,
                                         "size": len(blob), "end": 8192 + len(blob),
                                         "image_bytes": len(blob)}]

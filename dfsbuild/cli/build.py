@@ -7,9 +7,15 @@ import argparse
 import errno
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
+
+if TYPE_CHECKING:
+    from dfsbuild.errors import DfsbuildError
+
+
+PLAN_FORMAT = 1      # `plan --json`: bumped when a field changes meaning or goes away
 
 
 def settings_of(args: argparse.Namespace) -> Any:
@@ -25,7 +31,8 @@ def settings_of(args: argparse.Namespace) -> Any:
                              getattr(args, "no_cache", False), verbosity,
                              getattr(args, "remote_cache", None),
                              getattr(args, "remote_cache_read_only", False),
-                             getattr(args, "strict", False))
+                             getattr(args, "strict", False),
+                             getattr(args, "var", None) or ())
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -34,7 +41,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from dfsbuild.engine.lock import BuildLock
     from dfsbuild.engine.project import plan_project, prepare
     from dfsbuild.engine.reporter import Results
-    from dfsbuild.errors import FAULTS, DfsbuildError
+    from dfsbuild.errors import FAULTS, DfsbuildError, LayoutError, LayoutErrors
 
     settings = settings_of(args)
     lock = None
@@ -46,7 +53,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise
         # A read-only build directory is fine as long as nothing has to be written.
         cannot_write = FAULTS.get(exc.errno or 0, str(exc.strerror))
-    plans = plan_project(args.layouts, settings)
+    try:
+        plans = plan_project(args.layouts, settings, quiet=settings.json)
+    except (LayoutError, LayoutErrors) as exc:
+        _json_errors(settings, exc)
+        raise
     todo = stale(plans, settings)
     if not todo:
         results = Results(settings, sys.stdout, started)
@@ -59,11 +70,26 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise DfsbuildError(f"{settings.build_dir}: {cannot_write}; {len(todo)} outputs need "
                             f"building ({todo[0].task} first)",
                             hint="build elsewhere with --build-dir")
-    prepare(todo)
+    try:
+        prepare(todo)
+    except LayoutError as exc:
+        _json_errors(settings, exc)
+        raise
     from dfsbuild.engine.tasks import run_doit
 
     status = run_doit(plans, settings, args.jobs, started)
     return EXIT_OK if status == 0 else EXIT_FAIL
+
+
+def _json_errors(settings: Any, exc: DfsbuildError) -> None:
+    """With --json, a build that fails before it starts still prints one document: the
+    errors as objects (the ``error:`` lines go to standard error as always)."""
+    from dfsbuild.errors import LayoutError, LayoutErrors
+
+    if settings.json:
+        found: list[LayoutError] = []
+        LayoutErrors.gather(found, exc)
+        print_json({"outputs": [], "errors": [e.to_json() for e in found]})
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -110,7 +136,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
     data = [p.to_json() for p in plans]
     if args.json:
-        print_json(data if len(data) > 1 else data[0])
+        print_json([{"format-version": PLAN_FORMAT, **p} for p in data])
         return EXIT_OK
     for p in data:
         print(f"layout {p['name']} ({p['layout']}) -> {p['build_dir']}")

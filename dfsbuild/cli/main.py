@@ -39,6 +39,15 @@ def _days(value: str) -> float:
     return n
 
 
+def _var(value: str) -> tuple[str, str]:
+    from dfsbuild.layout.variables import parse_override
+
+    try:
+        return parse_override(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _jobs(value: str) -> int:
     try:
         n = int(value)
@@ -66,6 +75,7 @@ environment:
   DFSBUILD_EXPLAIN=1               as build --explain
   DFSBUILD_NO_CACHE=1              as build --no-cache
   DFSBUILD_STRICT=1                as build/check --strict
+  DFSBUILD_VAR_NAME=VALUE          as --var NAME=VALUE
   DFSBUILD_REMOTE_CACHE=URL        as build --remote-cache URL
   DFSBUILD_REMOTE_CACHE_READ_ONLY=1, DFSBUILD_REMOTE_CACHE_HEADER="Name: value",
   DFSBUILD_REMOTE_CACHE_TIMEOUT=SECONDS   the remote cache's mode, credentials, timeout
@@ -86,6 +96,11 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
         sp.add_argument("--no-wait", action="store_true",
                         help="fail at once if another build holds the build directory, "
                         "instead of waiting for it")
+
+    def variables(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--var", action="append", type=_var, metavar="NAME=VALUE",
+                        help="set the layout variable NAME (${NAME} in string values; "
+                        "overrides [vars] and $DFSBUILD_VAR_NAME); repeatable")
 
     def strict(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--strict", action="store_true",
@@ -132,6 +147,7 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                    "$DFSBUILD_REMOTE_CACHE_READ_ONLY=1)")
     no_wait(b)
     strict(b)
+    variables(b)
     loud = b.add_mutually_exclusive_group()
     loud.add_argument("-q", "--quiet", action="store_true",
                       help="print only errors and warnings")
@@ -177,14 +193,17 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                    help="layout files or directories of them (default: layouts/)")
     build_dirs(c)
     strict(c)
+    variables(c)
     c.add_argument("--json", action="store_true", help="print every error and warning as a "
                    "JSON list of objects (severity, file, key, value, rule, hint); [] when "
                    "all is well")
 
     pl = add("plan", cmd_plan, "show what a build would produce, and each output's key")
-    pl.add_argument("layouts", nargs="+", metavar="LAYOUT")
+    pl.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                    help="layout files or directories of them (default: layouts/)")
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     build_dirs(pl)
+    variables(pl)
 
     target_help = "an image file, or DISK:PART (a partition by number or name)"
 

@@ -35,7 +35,7 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
     """Load, validate and key every layout. Plans of images and disks are made when asked
     for (``prepare``); with ``hints``, an output that is current gives its recorded size, so
     a disk around unchanged images never plans them."""
-    layouts = load_layouts(find_layouts(layout_paths))
+    layouts = load_layouts(find_layouts(layout_paths), dict(settings.variables))
     report_warnings(layouts, settings, quiet)
     digests = DigestCache(Path(settings.build_dir) / ".dfsbuild" / "digests.json")
     state = settings.state

@@ -26,6 +26,7 @@ class Results:
         self.planned_at = time.monotonic()
         self.rows: list[dict[str, object]] = []
         self.errors: list[str] = []
+        self.error_objects: list[dict[str, object]] = []
 
     def _say(self, line: str, level: int = 1) -> None:
         if not self.settings.json and self.settings.verbosity >= level:
@@ -65,9 +66,13 @@ class Results:
         self.rows.append({"task": task, "path": output, "outcome": "failed",
                           "reason": message, "size": None, "sha256": None, "seconds": None})
         self.errors.append(f"error: {task}: {message}")
+        self.error_objects.append({"severity": "error", "task": task, "path": output,
+                                   "rule": message})
 
     def error(self, message: str) -> None:
         self.errors.append(f"error: {message}")
+        self.error_objects.append({"severity": "error", "task": None, "path": None,
+                                   "rule": message})
 
     def finish(self) -> None:
         for err in self.errors:
@@ -79,7 +84,8 @@ class Results:
         if self.settings.json:
             data: dict[str, object] = {
                 k: [r["task"] for r in self.rows if r["outcome"] == k] for k in OUTCOMES}
-            data.update(outputs=self.rows, planning_seconds=round(planning, 3),
+            data.update(outputs=self.rows, errors=self.error_objects,
+                        planning_seconds=round(planning, 3),
                         seconds=round(total, 3),
                         reasons={str(r["task"]): r["reason"] for r in self.rows
                                  if r["outcome"] not in ("up_to_date", "failed")})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ REMOTE_READ_ONLY_ENV = "DFSBUILD_REMOTE_CACHE_READ_ONLY"
 REMOTE_HEADER_ENV = "DFSBUILD_REMOTE_CACHE_HEADER"
 REMOTE_TIMEOUT_ENV = "DFSBUILD_REMOTE_CACHE_TIMEOUT"
 STRICT_ENV = "DFSBUILD_STRICT"
+VAR_ENV = "DFSBUILD_VAR_"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -55,12 +57,14 @@ class Settings:
     remote_cache: str | None = None  # base URL of a Bazel HTTP cache
     remote_read_only: bool = False   # fetch from it, never upload
     strict: bool = False             # layout warnings are errors
+    variables: tuple[tuple[str, str], ...] = ()   # --var and DFSBUILD_VAR_NAME, by name
 
     @classmethod
     def from_env(cls, build_dir: str | None = None, cache_dir: str | None = None,
                  explain: bool = False, json: bool = False, force: bool = False,
                  no_cache: bool = False, verbosity: int = 1, remote_cache: str | None = None,
-                 remote_read_only: bool = False, strict: bool = False) -> Settings:
+                 remote_read_only: bool = False, strict: bool = False,
+                 variables: Sequence[tuple[str, str]] = ()) -> Settings:
         build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
         explain = explain or verbosity > 1 or env_flag(EXPLAIN_ENV)
@@ -69,8 +73,11 @@ class Settings:
         remote = remote_cache or os.environ.get(REMOTE_ENV) or None
         read_only = remote_read_only or env_flag(REMOTE_READ_ONLY_ENV)
         strict = strict or env_flag(STRICT_ENV)
+        found = {k[len(VAR_ENV):]: v for k, v in os.environ.items() if k.startswith(VAR_ENV)}
+        found.update(variables)            # the command line wins
         return cls(os.path.abspath(build), os.path.abspath(cache), explain, json, force,
-                   no_cache, verbosity, live, remote, read_only, strict)
+                   no_cache, verbosity, live, remote, read_only, strict,
+                   tuple(sorted(found.items())))
 
     @property
     def state(self) -> StateStore:

@@ -22,6 +22,7 @@ from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, Re
 from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
 from dfsbuild.layout.table import Table
 from dfsbuild.layout.validate import validate_layout
+from dfsbuild.layout.variables import layout_vars, substitute
 from dfsbuild.layout.warnings import layout_warnings
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import TableKind
@@ -46,13 +47,14 @@ def disk_common(layout_name: str) -> tuple[Setting, ...]:
                     "`build/LAYOUT/`; default `LAYOUT.img`", cached=False),)
 
 
-def load_layouts(paths: Iterable[str]) -> list[Layout]:
+def load_layouts(paths: Iterable[str], overrides: Mapping[str, str] | None = None
+                 ) -> list[Layout]:
     """Every layout; the errors of all of them at once (LayoutErrors) when any has one."""
     layouts = []
     found: list[LayoutError] = []
     for p in paths:
         try:
-            layouts.append(load_layout(p))
+            layouts.append(load_layout(p, overrides))
         except LayoutError as exc:
             found.append(exc)
         except LayoutErrors as exc:
@@ -94,9 +96,10 @@ def _read_toml(path: str) -> tuple[dict[str, Any], str]:
         raise LayoutError(path, "", "nested too deeply to be a layout") from None
 
 
-def load_layout(path: str) -> Layout:
-    """Read, parse and validate one layout file."""
+def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout:
+    """Read, parse and validate one layout file; ``overrides`` set its variables."""
     data, text = _read_toml(path)
+    data = substitute(data, layout_vars(data, path, overrides or {}), path)
     name = os.path.splitext(os.path.basename(path))[0]
     if not NAME.fullmatch(name):
         raise LayoutError(path, "", f"the file name gives the layout name {name!r}, which is "
