@@ -16,7 +16,7 @@ COMMANDS = ["mkfs", "mkfs romfs", "mkfs fat", "build", "check", "plan", "inspect
             "extract", "map", "put", "rm", "clean", "cache", "cache stats", "cache prune",
             "trivialfs", "trivialfs gen", "trivialfs volume", "trivialfs file", "trivialfs read",
             "trivialfs write", "trivialfs explode", "trivialfs install-sh", "mkfs trivialfs",
-            "completion"]
+            "completion", "schema"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -30,7 +30,7 @@ def test_parser_lists_every_command_with_its_help() -> None:
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) == {"mkfs", "build", "check", "plan", "inspect", "ls", "cat",
                                 "extract", "map", "put", "rm", "clean", "cache", "trivialfs",
-                                "completion"}
+                                "completion", "schema"}
     helped = {a.dest: a.help for a in sub._choices_actions}
     assert all(helped.get(name) for name in sub.choices), helped
 
@@ -173,3 +173,17 @@ def test_zsh_and_fish_completion() -> None:
     fish = run_cli("completion", "fish").stdout
     assert "complete -c dfsbuild -n '__fish_use_subcommand' -f -a build" in fish
     assert "-l remote-cache" in fish
+
+
+def test_commands_find_the_project_root_from_a_subdirectory(tmp_path: Path) -> None:
+    (tmp_path / "layouts").mkdir()
+    (tmp_path / "tree" / "deep").mkdir(parents=True)
+    (tmp_path / "layouts" / "one.toml").write_text(
+        'schema = 1\n[image.a]\ntype = "romfs"\ntree = "../tree"\nexclude = ["/deep"]\n')
+    sub = tmp_path / "tree" / "deep"
+    assert "one.toml: ok" in run_cli("check", cwd=sub).stdout
+    run_cli("build", cwd=sub)
+    assert (tmp_path / "build" / "one" / "a.img").is_file()
+    assert not (sub / "build").exists()
+    (plan,) = json.loads(run_cli("plan", "--json", cwd=sub).stdout)
+    assert plan["build_dir"] == str(tmp_path / "build" / "one")

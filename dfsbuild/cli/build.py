@@ -128,6 +128,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from dfsbuild.layout.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from dfsbuild.engine.project import plan_project, prepare
 

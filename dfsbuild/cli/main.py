@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dfsbuild import __version__
-from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan
+from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan, cmd_schema
 from dfsbuild.cli.change import cmd_map, cmd_put, cmd_rm
 from dfsbuild.cli.completion import cmd_completion
 from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
@@ -204,6 +204,12 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     build_dirs(pl)
     variables(pl)
+
+    add("schema", cmd_schema, "print the JSON Schema of layout files (for editors)",
+        "Print a JSON Schema (draft 2020-12) of the layout format, generated from the same "
+        "tables as the loader: every key with its type, default and help. Editors that read "
+        "TOML with a schema (taplo, Even Better TOML) complete and check layouts with it: "
+        "put `#:schema ./schema/layout.schema.json` on a layout's first line.")
 
     target_help = "an image file, or DISK:PART (a partition by number or name)"
 

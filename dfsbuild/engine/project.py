@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings
+from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings, project_root
 from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
 from dfsbuild.layout.load import load_layouts
 from dfsbuild.layout.model import Layout
@@ -20,13 +20,14 @@ from dfsbuild.trees.walk import describe_file, scan_tree
 def find_layouts(paths: Sequence[str]) -> list[str]:
     """Layout files named, or found in named directories (``*.toml``, sorted)."""
     found: list[str] = []
-    for path in paths or [DEFAULT_LAYOUT_DIR]:
+    default = os.path.normpath(os.path.join(project_root(), DEFAULT_LAYOUT_DIR))
+    for path in paths or [default]:
         if os.path.isdir(path):
             found += sorted(glob.glob(os.path.join(glob.escape(path), "*.toml")))
         else:
             found.append(path)
     if not found:
-        raise LayoutError(", ".join(paths or [DEFAULT_LAYOUT_DIR]), "", "no layout files found")
+        raise LayoutError(", ".join(paths or [default]), "", "no layout files found")
     return found
 
 

@@ -32,6 +32,22 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 
 
+def project_root(start: str | None = None) -> str:
+    """The directory a project's commands are relative to: the nearest of ``start`` (default:
+    the working directory) and its parents holding ``layouts/`` or a ``dodo.py``; else
+    ``start`` itself. Returned relative to the working directory when inside it."""
+    here = os.path.abspath(start or os.getcwd())
+    d = here
+    while True:
+        if os.path.isdir(os.path.join(d, DEFAULT_LAYOUT_DIR)) or \
+                os.path.isfile(os.path.join(d, "dodo.py")):
+            return os.path.relpath(d) if d != os.getcwd() else "."
+        parent = os.path.dirname(d)
+        if parent == d:
+            return "." if start is None else start
+        d = parent
+
+
 def env_flag(name: str) -> bool:
     """A boolean variable: 1/true/yes/on or 0/false/no/off (any case); anything else is an
     error rather than a guess."""
@@ -65,7 +81,8 @@ class Settings:
                  no_cache: bool = False, verbosity: int = 1, remote_cache: str | None = None,
                  remote_read_only: bool = False, strict: bool = False,
                  variables: Sequence[tuple[str, str]] = ()) -> Settings:
-        build = build_dir or os.environ.get(BUILD_ENV) or DEFAULT_BUILD_DIR
+        build = build_dir or os.environ.get(BUILD_ENV) or \
+            os.path.join(project_root(), DEFAULT_BUILD_DIR)
         cache = cache_dir or os.environ.get(CACHE_ENV) or os.path.join(build, ".cache")
         explain = explain or verbosity > 1 or env_flag(EXPLAIN_ENV)
         no_cache = no_cache or env_flag(NO_CACHE_ENV)
