@@ -16,7 +16,7 @@ COMMANDS = ["mkfs", "mkfs romfs", "mkfs fat", "build", "check", "plan", "inspect
             "extract", "map", "put", "rm", "clean", "cache", "cache stats", "cache prune",
             "trivialfs", "trivialfs gen", "trivialfs volume", "trivialfs file", "trivialfs read",
             "trivialfs write", "trivialfs explode", "trivialfs install-sh", "mkfs trivialfs",
-            "completion", "schema"]
+            "completion", "schema", "verify", "diff"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -30,7 +30,7 @@ def test_parser_lists_every_command_with_its_help() -> None:
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) == {"mkfs", "build", "check", "plan", "inspect", "ls", "cat",
                                 "extract", "map", "put", "rm", "clean", "cache", "trivialfs",
-                                "completion", "schema"}
+                                "completion", "schema", "verify", "diff"}
     helped = {a.dest: a.help for a in sub._choices_actions}
     assert all(helped.get(name) for name in sub.choices), helped
 
@@ -187,3 +187,24 @@ def test_commands_find_the_project_root_from_a_subdirectory(tmp_path: Path) -> N
     assert not (sub / "build").exists()
     (plan,) = json.loads(run_cli("plan", "--json", cwd=sub).stdout)
     assert plan["build_dir"] == str(tmp_path / "build" / "one")
+
+
+def test_build_one_target_and_what_it_needs(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "f").write_text("f\n")
+    layout = tmp_path / "two.toml"
+    layout.write_text('schema = 1\n[image.inner]\ntype = "romfs"\ntree = "t"\n'
+                      '[image.outer]\ntype = "romfs"\nfiles."in.img" = { image = "inner" }\n'
+                      '[image.other]\ntype = "romfs"\ntree = "t"\n'
+                      '[disk]\ntable = "mbr"\n[[disk.partition]]\nname = "p"\nimage = "other"\n')
+    build = tmp_path / "b"
+    doc = json.loads(run_cli("build", "--json", f"{layout}:image.outer", "--build-dir",
+                             str(build)).stdout)
+    assert sorted(doc["built"]) == ["two:image.inner", "two:image.outer"]
+    assert not (build / "two" / "other.img").exists()
+    doc = json.loads(run_cli("build", "--json", f"{layout}:disk", "--build-dir",
+                             str(build)).stdout)
+    assert sorted(doc["built"]) == ["two:disk", "two:image.other"]
+    proc = run_cli("build", f"{layout}:image.nope", "--build-dir", str(build), check=False)
+    assert proc.returncode == 1 and "no output 'image.nope'" in proc.stderr
+    assert "image.inner, image.outer, image.other, disk" in proc.stderr

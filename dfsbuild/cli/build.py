@@ -37,7 +37,7 @@ def settings_of(args: argparse.Namespace) -> Any:
 
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    from dfsbuild.engine.jobs import outputs, stale
+    from dfsbuild.engine.jobs import outputs, selected, split_target, stale
     from dfsbuild.engine.lock import BuildLock
     from dfsbuild.engine.project import plan_project, prepare
     from dfsbuild.engine.reporter import Results
@@ -53,17 +53,22 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise
         # A read-only build directory is fine as long as nothing has to be written.
         cannot_write = FAULTS.get(exc.errno or 0, str(exc.strerror))
+    named = [split_target(a) for a in args.layouts]
+    wanted = [(path, target) for path, target in named if target is not None]
     try:
-        plans = plan_project(args.layouts, settings, quiet=settings.json)
+        plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
+                             quiet=settings.json)
     except (LayoutError, LayoutErrors) as exc:
         _json_errors(settings, exc)
         raise
-    todo = stale(plans, settings)
+    only = selected(plans, wanted)
+    todo = stale(plans, settings, only)
     if not todo:
         results = Results(settings, sys.stdout, started)
         for lp in plans:
             for p in outputs(lp):
-                results.up_to_date(p.task, p.output)
+                if only is None or p.task in only:
+                    results.up_to_date(p.task, p.output)
         results.finish()
         return EXIT_OK
     if lock is None:
@@ -77,7 +82,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise
     from dfsbuild.engine.tasks import run_doit
 
-    status = run_doit(plans, settings, args.jobs, started)
+    status = run_doit(plans, settings, args.jobs, started,
+                      sorted(only) if only is not None else None)
     return EXIT_OK if status == 0 else EXIT_FAIL
 
 
@@ -126,6 +132,31 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     LayoutErrors.raise_if(found)
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dfsbuild.engine.jobs import outputs, selected, split_target
+    from dfsbuild.engine.project import plan_project, prepare
+    from dfsbuild.engine.verify import verify
+
+    settings = settings_of(args)
+    named = [split_target(a) for a in args.layouts]
+    plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
+                         hints=False, quiet=args.json)
+    only = selected(plans, [(p, t) for p, t in named if t is not None])
+    for lp in plans:
+        prepare([p for p in outputs(lp) if only is None or p.task in only])
+    results = verify(plans, settings, only)
+    bad = [r for r in results if not r["ok"]]
+    if args.json:
+        print_json(results)
+    else:
+        for r in results:
+            print(f"{'ok' if r['ok'] else 'DIFFERS':8} {r['task']}  {r['path']}"
+                  + (f"\n         {r['reason']}" if r["reason"] else ""))
+        print(f"{len(results) - len(bad)} of {len(results)} outputs are what the layouts "
+              "build now")
+    return EXIT_FAIL if bad else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -9,13 +9,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dfsbuild import __version__
-from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan, cmd_schema
+from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan, cmd_schema, cmd_verify
 from dfsbuild.cli.change import cmd_map, cmd_put, cmd_rm
 from dfsbuild.cli.completion import cmd_completion
 from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
 from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
-from dfsbuild.cli.read import cmd_cat, cmd_extract, cmd_inspect, cmd_ls
+from dfsbuild.cli.read import cmd_cat, cmd_diff, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.cli.trivialfs import add_trivialfs
 from dfsbuild.errors import DfsbuildError, FormatError, LayoutErrors
 from dfsbuild.units import SizeError, parse_size
@@ -123,7 +123,8 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
             "Build every output of the layouts (default: every *.toml in layouts/). Outputs "
             "whose inputs did not change are left alone; outputs in the cache are restored.")
     b.add_argument("layouts", nargs="*", metavar="LAYOUT",
-                   help="layout files or directories of them (default: layouts/)")
+                   help="layout files or directories of them (default: layouts/); "
+                   "LAYOUT:disk or LAYOUT:image.NAME builds that output and what it needs")
     build_dirs(b)
     b.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
                    help="build N outputs in parallel")
@@ -204,6 +205,31 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     build_dirs(pl)
     variables(pl)
+
+    d = add("diff", cmd_diff, "what differs between two images or two disks (partitions, "
+            "then files)", "Compare two disks (partitions added, removed, moved, resized, "
+            "retyped; matched by name where the table stores names, else by number; then the "
+            "files of each partition both hold) or two filesystems (files added, removed, "
+            "changed in kind, size, mode, link target or contents). Exit 0 when they hold the "
+            "same, 1 when they differ.")
+    d.add_argument("a", metavar="A", help="an image file, or DISK:PART")
+    d.add_argument("b", metavar="B", help="an image file, or DISK:PART")
+    d.add_argument("--json", action="store_true", help="{partitions: [...], files: [...]}")
+    d.add_argument("--sector-size", type=int, choices=(512, 4096), metavar="BYTES",
+                   help="the disks' sector size where their bytes do not tell (an MBR)")
+
+    v = add("verify", cmd_verify, "check that outputs on disk are what the layouts build now "
+            "(writes nothing)", "For each output: is the build state's key the layout's "
+            "current key for the file as it is, and are its bytes those the layout builds now "
+            "(made again in a temporary file, compared by sha256)? Nothing in the build "
+            "directory or the cache is written. Exit 0 when all are, 1 otherwise.")
+    v.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/); "
+                   "LAYOUT:disk or LAYOUT:image.NAME verifies that output and what it needs")
+    v.add_argument("--json", action="store_true", help="a list of {task, path, ok, check, "
+                   "reason}")
+    build_dirs(v)
+    variables(v)
 
     add("schema", cmd_schema, "print the JSON Schema of layout files (for editors)",
         "Print a JSON Schema (draft 2020-12) of the layout format, generated from the same "

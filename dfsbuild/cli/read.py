@@ -117,3 +117,43 @@ def cmd_extract(args: argparse.Namespace) -> int:
     for item in report.skipped:
         print(f"skipped {item}: creating it needs privileges", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.diff import file_changes, partition_files, table_changes
+
+    a_args = argparse.Namespace(image=args.a, sector_size=args.sector_size)
+    b_args = argparse.Namespace(image=args.b, sector_size=args.sector_size)
+    a, a_table = _open(a_args)
+    try:
+        b, b_table = _open(b_args)
+        try:
+            partitions: list[dict[str, object]] = []
+            if (a_table is None) != (b_table is None):
+                raise InputError(f"{args.a} and {args.b}: one is a partitioned disk, the "
+                                 "other is not (name a partition: DISK:PART)")
+            if a_table is not None:
+                partitions = table_changes(a_table, b_table)
+                files = list(partition_files(a.src, a_table, b.src, b_table, a.name, b.name))
+            else:
+                files = list(file_changes(
+                    open_filesystem(a.src, a.name, a.partition is not None),
+                    open_filesystem(b.src, b.name, b.partition is not None)))
+        finally:
+            b.close()
+    finally:
+        a.close()
+    if args.json:
+        print_json({"partitions": partitions, "files": files})
+    else:
+        for c in partitions:
+            detail = f": {c['a']} -> {c['b']}" if "a" in c else ""
+            print(f"partition {c['partition'] or '(table)'} {c['change']}{detail}")
+        for f in files:
+            where = f"{f['partition']}:" if "partition" in f else ""
+            fields = ", ".join(f"{k} {v[0]} -> {v[1]}" if isinstance(v, list) else k
+                               for k, v in f.items()
+                               if k not in ("path", "change", "partition", "kind"))
+            print(f"{f['change']:8} {where}/{f['path']}" + (f"  ({fields})" if fields else ""))
+    return EXIT_FAIL if partitions or files else EXIT_OK

@@ -22,10 +22,45 @@ def outputs(lp: LayoutPlan) -> Iterator[ImagePlan | DiskPlan]:
         yield lp.disk
 
 
-def stale(plans: list[LayoutPlan], settings: Settings) -> list[ImagePlan | DiskPlan]:
-    """Outputs that are not what their current key describes (all of them when forced)."""
+def split_target(arg: str) -> tuple[str, str | None]:
+    """``LAYOUT:disk`` / ``LAYOUT:image.NAME`` -> (LAYOUT, target); else (arg, None)."""
+    path, sep, target = arg.rpartition(":")
+    if sep and path and (target == "disk" or target.startswith("image.")) and \
+            not os.path.exists(arg):
+        return path, target
+    return arg, None
+
+
+def selected(plans: list[LayoutPlan], wanted: list[tuple[str, str]]) -> set[str] | None:
+    """The tasks of the ``(layout path, target)`` pairs and every output they are made of;
+    None when no target was named (everything)."""
+    if not wanted:
+        return None
+    tasks: set[str] = set()
+    by_path = {os.path.abspath(lp.layout.path): lp for lp in plans}
+    for path, target in wanted:
+        lp = by_path[os.path.abspath(path)]
+        names = [p.task.split(":", 1)[1] for p in outputs(lp)]
+        if target not in names:
+            raise DfsbuildError(f"{path}: no output {target!r}", hint="the layout has: " +
+                                ", ".join(names))
+        todo = [target]
+        while todo:
+            name = todo.pop()
+            tasks.add(f"{lp.layout.name}:{name}")
+            if name == "disk" and lp.disk is not None:
+                todo += [f"image.{i}" for i in lp.disk.images]
+            elif name.startswith("image."):
+                todo += [f"image.{i}" for i in lp.images[name[6:]].deps]
+    return tasks
+
+
+def stale(plans: list[LayoutPlan], settings: Settings,
+          only: set[str] | None = None) -> list[ImagePlan | DiskPlan]:
+    """Outputs that are not what their current key describes (all of them when forced);
+    with ``only``, among those tasks."""
     state = settings.state
-    return [p for lp in plans for p in outputs(lp)
+    return [p for lp in plans for p in outputs(lp) if only is None or p.task in only
             if settings.force or not state.is_current(p.task, p.key, p.output)
             or (isinstance(p, DiskPlan) and p.bmap is not None and not os.path.isfile(p.bmap))]
 

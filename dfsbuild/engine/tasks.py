@@ -134,9 +134,12 @@ class Loader(TaskLoader2):  # type: ignore[misc]
         return tasks
 
 
-def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int, started: float) -> int:
-    """Run the build of every planned output through doit; returns doit's exit status."""
+def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int, started: float,
+             tasks: list[str] | None = None) -> int:
+    """Run the build of every planned output (or of ``tasks``, which hold what they need)
+    through doit; returns doit's exit status."""
     args = ["run"]
     if jobs > 1:
         args += ["-n", str(jobs), "-P", "process"]
+    args += tasks or []
     return int(DoitMain(Loader(plans, settings, started)).run(args))

@@ -56,7 +56,7 @@ def _expand(text: str, values: Mapping[str, str], file: str, key: str) -> str:
             return "${"
         name = m[1]
         if name not in values:
-            known = ", ".join(sorted(values)) or "none"
+            known = ", ".join(sorted(values)) or "nothing"
             raise LayoutError(file, key, f"${{{name}}} names no variable", value=text,
                               hint=f"define it in [vars] or with --var {name}=VALUE "
                               f"(defined: {known})")
