@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dfsbuild.clock import build_time
 from dfsbuild.engine.keys import content_key, key_material
-from dfsbuild.errors import InputError, LayoutError
+from dfsbuild.errors import CapacityError, InputError, LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
 from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout
@@ -26,10 +26,10 @@ from dfsbuild.tables.place import place_regions
 from dfsbuild.trees.fstree import FsNode, TreeBuilder
 from dfsbuild.trees.inputs import Input
 from dfsbuild.trees.patterns import matches
-from dfsbuild.trees.walk import TreeEntry
+from dfsbuild.trees.walk import FileTooLarge, TreeEntry
 
-Scanner = Callable[[str, tuple[str, ...]], list[TreeEntry]]
-Describer = Callable[[str], TreeEntry]
+Scanner = Callable[[str, tuple[str, ...], "int | None"], list[TreeEntry]]
+Describer = Callable[[str, "int | None"], TreeEntry]      # (path, largest size allowed)
 SizeHint = Callable[[str, str, str], "int | None"]    # (task, key, output) -> known size
 MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
 
@@ -184,7 +184,8 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
         if t.contents:
             _check_tree_outside_build(layout, spec, build_root)
             root = _assemble(layout, spec, seen[0], seen[1], images)
-        job = ImageJob(spec, layout.path, root, seen[1], _seed(layout), build_time())
+        job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout),
+                       build_time())
         nested = {inner: images[inner].key for inner in spec.nested()}
         material = key_material(spec.type, t.revision, options_material(t.settings,
                                                                          spec.options),
@@ -208,17 +209,22 @@ def _seed(layout: Layout) -> str:
     return seed if isinstance(seed, str) else layout.name
 
 
+def _unlimited(describe: Describer) -> Callable[[str], TreeEntry]:
+    """``describe`` for a type's own host files (no size limit from the tree's type)."""
+    return lambda path: describe(path, None)
+
+
 def _recording(scan: Scanner, describe: Describer,
                inputs: list[Input]) -> tuple[Scanner, Describer]:
     """``scan`` and ``describe`` that also note every host file read, for the check after
     writing that the bytes copied are the bytes hashed."""
-    def rec_scan(root: str, exclude: tuple[str, ...]) -> list[TreeEntry]:
-        entries = scan(root, exclude)
+    def rec_scan(root: str, exclude: tuple[str, ...], limit: int | None) -> list[TreeEntry]:
+        entries = scan(root, exclude, limit)
         inputs.append(Input.of(entries, follow=False))
         return entries
 
-    def rec_describe(path: str) -> TreeEntry:
-        entry = describe(path)
+    def rec_describe(path: str, limit: int | None) -> TreeEntry:
+        entry = describe(path, limit)
         inputs.append(Input.of([entry], follow=True))
         return entry
 
@@ -245,7 +251,7 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
     inputs: list[Input] = []
     rows: list[list[object]] = []
     for path in kind.inputs(spec):
-        entry = describe(path)
+        entry = describe(path, None)
         inputs.append(Input.of([entry], follow=True))
         rows.append([path.rsplit("/", 1)[-1], "file", 0, entry.digest])
     held = kind.images(spec)
@@ -299,8 +305,13 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
               done: dict[str, ImagePlan]) -> FsNode:
     builder = TreeBuilder()
     contents = spec.contents
+    limit = IMAGE_TYPES[spec.type].max_file_bytes
     if contents.tree is not None:
-        builder.add_scan(scan(contents.tree, contents.exclude))
+        try:
+            builder.add_scan(scan(contents.tree, contents.exclude, limit))
+        except FileTooLarge as exc:
+            raise CapacityError(layout.path, f"{spec.key}.tree", f"{exc} ({spec.type}); "
+                                "refused before reading it") from None
     try:
         for empty in contents.dirs:
             builder.put(FsNode(empty.rsplit("/", 1)[-1], empty, "dir", 0o755))
@@ -313,7 +324,11 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
                                    content=inner.key, image=f.image, source=inner.output))
                 continue
             assert f.file is not None
-            entry = describe(f.file)
+            try:
+                entry = describe(f.file, limit)
+            except FileTooLarge as exc:
+                raise CapacityError(layout.path, f"{f.key}.file", f"{exc} ({spec.type}); "
+                                    "refused before reading it") from None
             mode = entry.mode if f.mode is None else f.mode
             builder.put(FsNode(leaf, f.dest, "file", mode, entry.size_bytes, source=f.file,
                                content=entry.digest or ""))

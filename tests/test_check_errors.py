@@ -98,3 +98,21 @@ def test_plan_json_is_a_list_with_a_format_version(tmp_path: Path) -> None:
     plan = json.loads(run_cli("plan", "--json", paths[2], "--build-dir",
                               str(tmp_path.parent / (tmp_path.name + "-b"))).stdout)
     assert isinstance(plan, list) and [p["format-version"] for p in plan] == [1]
+
+
+def test_file_size_limits_come_from_stat_before_hashing(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    big = tree / "big.bin"
+    with open(big, "wb") as f:
+        f.truncate(5 << 30)               # sparse: 5 GiB that would take long to hash
+    (tmp_path / "r.toml").write_text('schema = 1\n[image.r]\ntype = "romfs"\ntree = "tree"\n')
+    (tmp_path / "f.toml").write_text('schema = 1\n[image.f]\ntype = "fat"\nfiles."x" = '
+                                     '{ file = "tree/big.bin" }\n')
+    out = str(tmp_path.parent / (tmp_path.name + "-b"))
+    proc = run_cli("check", str(tmp_path / "r.toml"), str(tmp_path / "f.toml"), "--build-dir",
+                   out, check=False)
+    assert proc.returncode == 1
+    assert "image.r.tree: " in proc.stderr and "big.bin: 5368709120 bytes; the image holds " \
+        "files up to 4294967295 bytes (romfs); refused before reading it" in proc.stderr
+    assert 'image.f.files.x.file: ' in proc.stderr and "(fat)" in proc.stderr

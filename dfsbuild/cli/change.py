@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_OK, print_json
+from dfsbuild.cli.read import naming_the_image
 from dfsbuild.errors import FormatError
 
 
@@ -20,6 +21,7 @@ def _filesystem(target: Any) -> Any:
     return t
 
 
+@naming_the_image("image")
 def cmd_map(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.target import open_target
 
@@ -68,9 +70,11 @@ def _change(args: argparse.Namespace, action: str) -> int:
     return EXIT_OK
 
 
+@naming_the_image("image")
 def cmd_put(args: argparse.Namespace) -> int:
     return _change(args, "put")
 
 
+@naming_the_image("image")
 def cmd_rm(args: argparse.Namespace) -> int:
     return _change(args, "rm")

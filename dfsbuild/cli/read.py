@@ -4,11 +4,32 @@ contract and the table readers: they name no format."""
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
-from dfsbuild.errors import InputError
+from dfsbuild.errors import FormatError, InputError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def naming_the_image(*attrs: str) -> Callable[[Command], Command]:
+    """A reader's error (a FormatError says format and offset) also names the image file the
+    command was given, unless the message already does."""
+    def wrap(cmd: Command) -> Command:
+        @functools.wraps(cmd)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return cmd(args)
+            except FormatError as exc:
+                names = [str(getattr(args, a)) for a in attrs]
+                if any(n in str(exc) for n in names):
+                    raise
+                raise InputError(f"{' / '.join(names)}: {exc}") from None
+        return run
+    return wrap
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -25,6 +46,7 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
         raise
 
 
+@naming_the_image("image")
 def cmd_inspect(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.render import fs_report, fs_text, table_json, table_text
@@ -48,6 +70,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK if report["ok"] else EXIT_FAIL
 
 
+@naming_the_image("image")
 def cmd_ls(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.render import entry_json, ls_text, partition_rows, printable
@@ -80,6 +103,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@naming_the_image("image")
 def cmd_cat(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.target import open_target
@@ -102,6 +126,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@naming_the_image("image")
 def cmd_extract(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.extract import extract
@@ -119,6 +144,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+@naming_the_image("a", "b")
 def cmd_diff(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
     from dfsbuild.inspect.diff import file_changes, partition_files, table_changes

@@ -51,8 +51,8 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
         try:
             plans.append(plan_layout(
                 layout, settings.build_dir,
-                lambda root, exclude: scan_tree(root, exclude, digests),
-                lambda path: describe_file(path, digests),
+                lambda root, exclude, limit: scan_tree(root, exclude, digests, limit),
+                lambda path, limit: describe_file(path, digests, limit),
                 known_size if hints else None,
             ))
         except LayoutError as exc:

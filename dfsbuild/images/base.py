@@ -60,6 +60,7 @@ class ImageType:
     short_flags: ClassVar[dict[str, tuple[str, ...]]] = {}   # `mkfs` aliases of setting flags
     file_reserve: ClassVar[bool] = False   # takes `files."PATH" = { …, reserve = SIZE }`
     family: ClassVar[str | None] = None    # the filesystem, for partition-type warnings
+    max_file_bytes: ClassVar[int | None] = None   # largest file it holds: checked from stat
 
     def warnings(self, spec: ImageSpec) -> list[tuple[str, str]]:
         """(key, message) of settings of this image that do nothing or surprise."""

@@ -18,9 +18,10 @@ from dfsbuild.errors import LayoutError, LayoutErrors
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageType
 from dfsbuild.layout.contents import CONTENT_SETTINGS, contents_from
+from dfsbuild.layout.include import gather
 from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, RegionSpec
 from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
-from dfsbuild.layout.table import Table
+from dfsbuild.layout.table import Table, key_join
 from dfsbuild.layout.validate import validate_layout
 from dfsbuild.layout.variables import layout_vars, substitute
 from dfsbuild.layout.warnings import layout_warnings
@@ -99,7 +100,13 @@ def _read_toml(path: str) -> tuple[dict[str, Any], str]:
 def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout:
     """Read, parse and validate one layout file; ``overrides`` set its variables."""
     data, text = _read_toml(path)
-    data = substitute(data, layout_vars(data, path, overrides or {}), path)
+    included = gather(data, path, lambda p: _read_toml(p)[0])
+    if included.vars:
+        own = data.setdefault("vars", {})
+        if isinstance(own, dict):
+            own.update(included.vars)
+    values = layout_vars(data, path, overrides or {})
+    data = substitute(data, values, path)
     name = os.path.splitext(os.path.basename(path))[0]
     if not NAME.fullmatch(name):
         raise LayoutError(path, "", f"the file name gives the layout name {name!r}, which is "
@@ -112,7 +119,7 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
                         f"schema {SCHEMA}")
     found: list[LayoutError] = []
     try:
-        top.refuse_unknown(("schema", "image", "disk"))
+        top.refuse_unknown(("schema", "image", "disk", "include"))
     except LayoutError as exc:
         found.append(exc)
     images: dict[str, ImageSpec] = {}
@@ -126,6 +133,17 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
                 images[image_name] = _load_image(sub, Context(path, base, image_name))
             except LayoutError as exc:
                 found.append(exc)
+    for image_name, raw, origin in included.images:
+        try:
+            sub = Table(substitute(raw, values, origin, f"image.{image_name}"), origin,
+                        key_join("image", image_name))
+            if not NAME.fullmatch(image_name):
+                raise sub.error("", f"{image_name!r} is not a valid image name")
+            spec = _load_image(sub, Context(origin, os.path.dirname(os.path.abspath(origin)),
+                                            image_name))
+            images[image_name] = replace(spec, origin=origin)
+        except LayoutError as exc:
+            found.append(exc)
     disk = None
     disk_table = top.sub("disk")
     if disk_table is not None:

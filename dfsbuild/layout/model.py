@@ -57,6 +57,7 @@ class ImageSpec:
     output: str                # relative to the layout's build directory
     options: Any               # the type's frozen options record
     contents: Contents = field(default_factory=Contents)
+    origin: str | None = None  # the included file that defines it (None: the layout itself)
 
     def nested(self) -> tuple[str, ...]:
         """Names of the images this one contains, in layout order."""

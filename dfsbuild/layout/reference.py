@@ -37,6 +37,9 @@ def key_table() -> str:
         "| key | in | meaning |",
         "|---|---|---|",
         "| `schema` | top | layout format version; must be `1` |",
+        "| `include` | top | files (relative to the layout) holding `[image.NAME]` tables and "
+        "`[vars]` this layout shares with others; paths inside them are relative to them; a "
+        "name defined in two files is an error naming both |",
         "| `vars.NAME` | top | a string (or integer) that `${NAME}` in any string value "
         "stands for; `--var NAME=VALUE` and `$DFSBUILD_VAR_NAME` override it; `$${` is a "
         "literal `${` |",

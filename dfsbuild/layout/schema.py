@@ -116,6 +116,10 @@ def layout_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "schema": {"const": SCHEMA, "description": "the layout format version"},
+            "include": {"type": "array", "items": {"type": "string"},
+                        "description": "files (relative to this one) whose [image.NAME] "
+                        "tables and [vars] this layout shares; a name defined twice is an "
+                        "error"},
             "vars": {"type": "object", "description": "variables for ${NAME} in string "
                      "values; overridden by --var NAME=VALUE and $DFSBUILD_VAR_NAME",
                      "additionalProperties": {"type": ["string", "integer"]}},

@@ -21,6 +21,7 @@ def validate_layout(layout: Layout) -> None:
     images = layout.images
     outputs: dict[str, str] = {}
     for image in images.values():
+        file = image.origin or layout.path
         if image.output in outputs:
             raise LayoutError(file, f"{image.key}.output",
                               f"{image.output!r} is also the output of {outputs[image.output]}")
@@ -45,6 +46,7 @@ def validate_layout(layout: Layout) -> None:
                 _file(file, f"{f.key}.file", f.file)
         for key, path in IMAGE_TYPES[image.type].host_files(image.options):
             _file(file, f"{image.key}.{key}", path)
+    file = layout.path
     _check_cycles(layout)
     disk = layout.disk
     if disk is None:

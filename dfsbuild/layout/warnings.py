@@ -57,7 +57,8 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
     for spec in layout.images.values():
         used.update(spec.nested())
     for name, spec in layout.images.items():
-        if name not in used:
+        # An included file serves several layouts: each may use some of its images.
+        if name not in used and spec.origin is None:
             found.append(LayoutWarning(file, spec.key, f"image {name!r} is in no partition, "
                                        "region or other image of this layout's disk; it is "
                                        "built as an output of its own"))

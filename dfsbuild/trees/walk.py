@@ -47,10 +47,21 @@ def _sort_key(entry: os.DirEntry[str]) -> bytes:
     return os.fsencode(entry.name)
 
 
+class FileTooLarge(InputError):
+    """A regular file larger than the image type holds, found from its size alone."""
+
+    def __init__(self, path: str, size: int, limit: int) -> None:
+        self.path, self.size, self.limit = path, size, limit
+        super().__init__(f"{path}: {size} bytes; the image holds files up to {limit} bytes")
+
+
 def scan_tree(
-    root: str, exclude: tuple[str, ...] = (), digests: DigestCache | None = None
+    root: str, exclude: tuple[str, ...] = (), digests: DigestCache | None = None,
+    max_file: int | None = None,
 ) -> list[TreeEntry]:
-    """Every object under ``root`` (root first), honouring genromfs-style exclude patterns."""
+    """Every object under ``root`` (root first), honouring genromfs-style exclude patterns.
+    A regular file over ``max_file`` bytes is refused from its size, before anything is
+    hashed (FileTooLarge)."""
     cache = digests if digests is not None else DigestCache(None)
     try:
         st = os.stat(root)
@@ -59,11 +70,12 @@ def scan_tree(
     if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{root}: not a directory")
     entries = [TreeEntry("", "dir", stat.S_IMODE(st.st_mode), 0, root)]
-    entries.extend(_walk(root, "", exclude, cache))
+    entries.extend(_walk(root, "", exclude, cache, max_file))
     return entries
 
 
-def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache) -> Iterator[TreeEntry]:
+def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache,
+          max_file: int | None) -> Iterator[TreeEntry]:
     """Pre-order with an explicit stack, so a tree of any depth can be scanned."""
     stack: list[Iterator[os.DirEntry[str]]] = [_sorted_children(path)]
     prefixes = [rel]
@@ -77,7 +89,7 @@ def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache) -> 
         relpath = f"{prefix}/{child.name}" if prefix else child.name
         if exclude and matches(exclude, child.name, relpath):
             continue
-        entry = describe(child.path, relpath, cache)
+        entry = describe(child.path, relpath, cache, max_file)
         yield entry
         if entry.kind == "dir":
             stack.append(_sorted_children(child.path))
@@ -93,7 +105,8 @@ def _sorted_children(path: str) -> Iterator[os.DirEntry[str]]:
     return iter(children)
 
 
-def describe(host_path: str, relpath: str, cache: DigestCache) -> TreeEntry:
+def describe(host_path: str, relpath: str, cache: DigestCache,
+             max_file: int | None = None) -> TreeEntry:
     """lstat ``host_path`` and describe it (digesting regular files)."""
     try:
         st = os.lstat(host_path)
@@ -103,6 +116,8 @@ def describe(host_path: str, relpath: str, cache: DigestCache) -> TreeEntry:
             raise InputError(f"{host_path}: unsupported file type 0o{fmt:o}")
         mode = stat.S_IMODE(st.st_mode)
         if kind == "file":
+            if max_file is not None and st.st_size > max_file:
+                raise FileTooLarge(host_path, st.st_size, max_file)
             inode = (st.st_dev, st.st_ino) if st.st_nlink > 1 else None
             return TreeEntry(
                 relpath, kind, mode, st.st_size, host_path, cache.digest(host_path, st),
@@ -123,7 +138,8 @@ def describe(host_path: str, relpath: str, cache: DigestCache) -> TreeEntry:
         raise InputError(f"{host_path}: cannot read: {exc.strerror}") from None
 
 
-def describe_file(host_path: str, cache: DigestCache) -> TreeEntry:
+def describe_file(host_path: str, cache: DigestCache,
+                  max_file: int | None = None) -> TreeEntry:
     """A single input file named by a layout (symlinks followed); must be a regular file."""
     try:
         st = os.stat(host_path)
@@ -131,6 +147,8 @@ def describe_file(host_path: str, cache: DigestCache) -> TreeEntry:
         raise InputError(f"{host_path}: cannot read: {exc.strerror}") from None
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"{host_path}: not a regular file")
+    if max_file is not None and st.st_size > max_file:
+        raise FileTooLarge(host_path, st.st_size, max_file)
     return TreeEntry(os.path.basename(host_path), "file", stat.S_IMODE(st.st_mode), st.st_size,
                      host_path, cache.digest(host_path, st), stamp=stamp_of(st))
 

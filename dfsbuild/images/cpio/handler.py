@@ -30,6 +30,7 @@ class CpioOptions:
 class CpioType(ImageType):
     name = "cpio"
     family = "cpio"
+    max_file_bytes = 0xFFFFFFFF          # a 32-bit size field
     help = "a cpio newc archive (an initramfs the kernel unpacks)"
     revision = 1
     options = CpioOptions

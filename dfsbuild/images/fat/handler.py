@@ -124,6 +124,7 @@ def _reserve(value: object, ctx: Context) -> tuple[tuple[str, int], ...]:
 class FatType(ImageType):
     name = "fat"
     family = "fat"
+    max_file_bytes = 0xFFFFFFFF          # a 32-bit size field
     help = "a FAT12/16/32 filesystem, every file in one run of clusters"
     revision = 1
     options = FatOptions

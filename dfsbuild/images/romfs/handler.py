@@ -50,6 +50,7 @@ DEFAULT_DEVICE_MODE = 0o600
 class RomfsType(ImageType):
     name = "romfs"
     family = "romfs"
+    max_file_bytes = 0xFFFFFFFF          # a 32-bit size field
     help = "a romfs image, byte-identical to genromfs for the same tree"
     revision = 1
     options = RomfsOptions
