@@ -59,23 +59,18 @@ def validate_layout(layout: Layout) -> None:
         _file(file, "disk.boot-code", path)
     used: dict[str, str] = {}
     parts = disk.partitions
-    for r in disk.regions:
-        if r.image not in images:
-            raise LayoutError(file, f"{r.key}.image", f"no image named {r.image!r} in "
-                              "this layout", hint=_known(images))
-        if r.image in used:
-            raise LayoutError(file, f"{r.key}.image", f"image {r.image!r} is also in "
-                              f"{used[r.image]}")
-        used[r.image] = r.key
+    # Each image fills at most one region or partition.
+    holders = [(r.key, r.image) for r in disk.regions] + \
+        [(p.key, p.image) for p in parts if p.image is not None]
+    for key, image in holders:
+        if image not in images:
+            raise LayoutError(file, f"{key}.image", f"no image named {image!r} in this "
+                              "layout", hint=_known(images))
+        if image in used:
+            raise LayoutError(file, f"{key}.image", f"image {image!r} is also in "
+                              f"{used[image]}")
+        used[image] = key
     for p in parts:
-        if p.image is not None:
-            if p.image not in images:
-                raise LayoutError(file, f"{p.key}.image", f"no image named {p.image!r} in "
-                                  "this layout", hint=_known(images))
-            if p.image in used:
-                raise LayoutError(file, f"{p.key}.image", f"image {p.image!r} is also in "
-                                  f"{used[p.image]}")
-            used[p.image] = p.key
         if p.rest and p is not parts[-1]:
             raise LayoutError(file, f"{p.key}.size", "\"rest\" is only for the last "
                               "partition")
