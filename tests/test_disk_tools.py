@@ -138,7 +138,7 @@ def test_mbr_with_logical_partitions_agrees_with_sfdisk_partx_blkid(tmp_path: Pa
     ext = disk["extended"]
     expected = [("1", 2048, 20480, "c", True), ("2", ext["start_lba"], ext["size_sectors"], "5",
                                                  False)]
-    expected += [(str(p["number"]), p["start_lba"], p["size_sectors"], p["type"][2:].lstrip("0"),
+    expected += [(str(p["number"]), p["start_lba"], p["size_sectors"], p["type"],
                   False) for p in disk["partitions"][1:]]
     assert got == expected
     assert len(got) == 6  # three or more logical partitions
@@ -238,7 +238,7 @@ def test_mbr_is_byte_identical_to_sfdisk(tmp_path: Path) -> None:
     lines.append(f"start={p1['start_lba']}, size={p1['size_sectors']}, type=c, bootable")
     lines.append(f"start={ext['start_lba']}, size={ext['size_sectors']}, type=5")
     for p in disk["partitions"][1:]:
-        lines.append(f"start={p['start_lba']}, size={p['size_sectors']}, type={p['type'][2:]}")
+        lines.append(f"start={p['start_lba']}, size={p['size_sectors']}, type={p['type']}")
     peer = tmp_path / "sfdisk.img"
     with open(peer, "wb") as f:
         f.truncate(64 << 20)

@@ -114,7 +114,7 @@ class MbrKind(TableKind):
             layout.facts["extended"] = {"number": slot, "start_lba": start,
                                         "size_sectors": size, "last_lba": start + size - 1}
         for p in placed:
-            p.facts["type"] = f"0x{p.spec.options.type:02x}"
+            p.facts["type"] = f"{p.spec.options.type:x}"     # as sfdisk --json and inspect
         layout.structures = _structures(layout, disk_id, extended, opts.lba48, code)
         return layout
 
