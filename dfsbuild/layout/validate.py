@@ -62,14 +62,14 @@ def validate_layout(layout: Layout) -> None:
     # Each image fills at most one region or partition.
     holders = [(r.key, r.image) for r in disk.regions] + \
         [(p.key, p.image) for p in parts if p.image is not None]
-    for key, image in holders:
-        if image not in images:
-            raise LayoutError(file, f"{key}.image", f"no image named {image!r} in this "
+    for key, held in holders:
+        if held not in images:
+            raise LayoutError(file, f"{key}.image", f"no image named {held!r} in this "
                               "layout", hint=_known(images))
-        if image in used:
-            raise LayoutError(file, f"{key}.image", f"image {image!r} is also in "
-                              f"{used[image]}")
-        used[image] = key
+        if held in used:
+            raise LayoutError(file, f"{key}.image", f"image {held!r} is also in "
+                              f"{used[held]}")
+        used[held] = key
     for p in parts:
         if p.rest and p is not parts[-1]:
             raise LayoutError(file, f"{p.key}.size", "\"rest\" is only for the last "
