@@ -93,7 +93,8 @@ def test_a_truncated_image_is_a_format_error(image: Path, tmp_path: Path) -> Non
     cut.write_bytes(image.read_bytes()[:100])
     proc = run_cli("inspect", str(cut), check=False)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: romfs at byte 8")
+    # The reader's error, with the image file it was given.
+    assert proc.stderr.startswith(f"error: {cut}: romfs at byte 8")
 
 
 def test_a_damaged_checksum_fails_inspect(image: Path, tmp_path: Path) -> None:
