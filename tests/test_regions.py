@@ -140,7 +140,9 @@ def test_changing_a_region_blob_patches_the_disk(tmp_path: Path) -> None:
     disk = _build(tmp_path, layout)
     blob = os.urandom(10 << 10)
     (tmp_path / "spl.bin").write_bytes(blob)
-    disk = _build(tmp_path, layout)
+    doc = json.loads(run_cli("build", "--json", str(layout), "--build-dir",
+                             str(tmp_path / "build")).stdout)
+    assert doc["patched"] == ["mbr:disk"]
     data = disk.read_bytes()
     assert data[8192:8192 + len(blob)] == blob
     assert data[8192 + len(blob):8192 + (64 << 10)] == bytes((64 << 10) - len(blob))

@@ -37,9 +37,9 @@ def settings_of(args: argparse.Namespace) -> Any:
 
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    from dfsbuild.engine.jobs import outputs, selected, split_target, stale
+    from dfsbuild.engine.jobs import outputs, stale
     from dfsbuild.engine.lock import BuildLock
-    from dfsbuild.engine.project import plan_project, prepare
+    from dfsbuild.engine.project import prepare
     from dfsbuild.engine.reporter import Results
     from dfsbuild.errors import FAULTS, DfsbuildError, LayoutError, LayoutErrors
 
@@ -53,15 +53,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise
         # A read-only build directory is fine as long as nothing has to be written.
         cannot_write = FAULTS.get(exc.errno or 0, str(exc.strerror))
-    named = [split_target(a) for a in args.layouts]
-    wanted = [(path, target) for path, target in named if target is not None]
     try:
-        plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
-                             quiet=settings.json)
+        plans, only = _plan_targets(args.layouts, settings, hints=True)
     except (LayoutError, LayoutErrors) as exc:
         _json_errors(settings, exc)
         raise
-    only = selected(plans, wanted)
     todo = stale(plans, settings, only)
     if not todo:
         results = Results(settings, sys.stdout, started)
@@ -85,6 +81,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     status = run_doit(plans, settings, args.jobs, started,
                       sorted(only) if only is not None else None)
     return EXIT_OK if status == 0 else EXIT_FAIL
+
+
+def _plan_targets(words: list[str], settings: Any, hints: bool) -> tuple[Any, set[str] | None]:
+    """Plans of the layouts named (``LAYOUT:disk`` / ``LAYOUT:image.NAME`` name one output),
+    and the tasks to run: the named outputs and what they are made of (None: all)."""
+    from dfsbuild.engine.jobs import selected, split_target
+    from dfsbuild.engine.project import plan_project
+
+    named = [split_target(w) for w in words]
+    plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
+                         hints=hints, quiet=settings.json)
+    return plans, selected(plans, [(p, t) for p, t in named if t is not None])
 
 
 def _json_errors(settings: Any, exc: DfsbuildError) -> None:
@@ -135,15 +143,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dfsbuild.engine.jobs import outputs, selected, split_target
-    from dfsbuild.engine.project import plan_project, prepare
+    from dfsbuild.engine.jobs import outputs
+    from dfsbuild.engine.project import prepare
     from dfsbuild.engine.verify import verify
 
     settings = settings_of(args)
-    named = [split_target(a) for a in args.layouts]
-    plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
-                         hints=False, quiet=args.json)
-    only = selected(plans, [(p, t) for p, t in named if t is not None])
+    plans, only = _plan_targets(args.layouts, settings, hints=False)
     for lp in plans:
         prepare([p for p in outputs(lp) if only is None or p.task in only])
     results = verify(plans, settings, only)

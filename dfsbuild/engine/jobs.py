@@ -91,11 +91,11 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
 def _companions(plan: DiskPlan) -> None:
     """The disk's block map, written from the disk now in place; an old one removed when the
     layout no longer asks for it (it would describe other bytes)."""
-    stale = plan.output + ".bmap"
+    old_map = plan.output + ".bmap"
     if plan.bmap is not None:
         write_bmap(plan.output, plan.bmap)
-    elif os.path.lexists(stale):
-        os.unlink(stale)
+    elif os.path.lexists(old_map):
+        os.unlink(old_map)
 
 
 def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:

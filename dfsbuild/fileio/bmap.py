@@ -11,37 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 from dfsbuild.fileio.atomic import atomic_output
-from dfsbuild.fileio.copy import BUFFER
+from dfsbuild.fileio.copy import BUFFER, data_extents
 
 BLOCK = 4096
 _ZERO_SUM = "0" * 64
 
 
-def data_ranges(fd: int, size: int) -> Iterator[tuple[int, int]]:
+def data_ranges(fd: int, size: int) -> list[tuple[int, int]]:
     """(first, last) block numbers (inclusive) of every run of blocks holding data."""
-    pos = 0
     runs: list[tuple[int, int]] = []
-    while pos < size:
-        try:
-            start = os.lseek(fd, pos, os.SEEK_DATA)
-        except OSError:      # ENXIO: only a hole is left
-            break
-        if start >= size:
-            break
-        try:
-            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-        except OSError:
-            end = size
+    for start, end in data_extents(fd, size):
         first, last = start // BLOCK, (end - 1) // BLOCK
         if runs and first <= runs[-1][1] + 1:
             runs[-1] = (runs[-1][0], max(runs[-1][1], last))
         else:
             runs.append((first, last))
-        pos = end
-    yield from runs
+    return runs
 
 
 def _range_sha256(fd: int, first: int, last: int, size: int) -> str:

@@ -4,6 +4,7 @@ where the kernel refuses), keeping the source's holes where asked."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from dfsbuild.errors import InputError, InternalError
 
@@ -54,25 +55,32 @@ def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
         os.close(src)
 
 
+def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of every run of data in the first ``size`` bytes of ``fd``, as
+    SEEK_DATA/SEEK_HOLE report them (the whole file where the filesystem cannot tell)."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:
+            return  # only a hole is left
+        if start >= size:
+            return
+        try:
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+        except OSError:
+            end = size
+        yield start, end
+        pos = end
+
+
 def copy_file_sparse_fd(src: int, dst_fd: int, size: int, dst_offset: int = 0) -> None:
     """Copy ``size`` bytes of the open file ``src`` into ``dst_fd`` at ``dst_offset``, data
     extents only (at offset 0 the destination is first sized to ``size``)."""
     if dst_offset == 0:
         os.ftruncate(dst_fd, size)
-    pos = 0
-    while pos < size:
-        try:
-            data_start = os.lseek(src, pos, os.SEEK_DATA)
-        except OSError:
-            break  # only a hole is left
-        if data_start >= size:
-            break
-        try:
-            hole_start = min(os.lseek(src, data_start, os.SEEK_HOLE), size)
-        except OSError:
-            hole_start = size
-        _copy_span(src, dst_fd, data_start, hole_start - data_start, dst_offset)
-        pos = hole_start
+    for start, end in data_extents(src, size):
+        _copy_span(src, dst_fd, start, end - start, dst_offset)
 
 
 def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None:

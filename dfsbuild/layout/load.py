@@ -124,24 +124,18 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
         found.append(exc)
     images: dict[str, ImageSpec] = {}
     image_table = top.sub("image")
-    if image_table is not None:
-        for image_name, sub in image_table.tables():
-            try:
-                if not NAME.fullmatch(image_name):
-                    raise sub.error("", f"{image_name!r} is not a valid image name (letters, "
-                                    "digits, '_', '.', '-'; starting with a letter or digit)")
-                images[image_name] = _load_image(sub, Context(path, base, image_name))
-            except LayoutError as exc:
-                found.append(exc)
-    for image_name, raw, origin in included.images:
+    own = [(n, sub, path) for n, sub in image_table.tables()] if image_table else []
+    for image_name, sub, origin in [*own, *included.images]:
         try:
-            sub = Table(substitute(raw, values, origin, f"image.{image_name}"), origin,
-                        key_join("image", image_name))
+            if not isinstance(sub, Table):      # an included file's table: substituted here
+                sub = Table(substitute(sub, values, origin, f"image.{image_name}"), origin,
+                            key_join("image", image_name))
             if not NAME.fullmatch(image_name):
-                raise sub.error("", f"{image_name!r} is not a valid image name")
+                raise sub.error("", f"{image_name!r} is not a valid image name (letters, "
+                                "digits, '_', '.', '-'; starting with a letter or digit)")
             spec = _load_image(sub, Context(origin, os.path.dirname(os.path.abspath(origin)),
                                             image_name))
-            images[image_name] = replace(spec, origin=origin)
+            images[image_name] = spec if origin == path else replace(spec, origin=origin)
         except LayoutError as exc:
             found.append(exc)
     disk = None
