@@ -115,6 +115,20 @@ class Faulty(BaseHTTPRequestHandler):
             return
         if self.mode == "slow":
             time.sleep(3)
+        if "/ac/" in self.path and self.mode in RECORDS:
+            body = RECORDS[self.mode](self.path)
+        if self.mode == "trickle":                 # a byte a second, the socket never idle
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            for i in range(min(len(body), 60)):
+                try:
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.5)
+            return
         if "/cas/" in self.path and self.mode == "wrong":
             body = bytes(b ^ 0xFF for b in body)          # right size, other bytes
         self.send_response(200)
@@ -126,6 +140,24 @@ class Faulty(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         self.wfile.write(body)
+
+
+def _other_size(path: str) -> bytes:
+    """The record of another output, of another size: a valid blob, not this output."""
+    mine = json.loads(Faulty.store[path])["outputFiles"][0]["digest"]["sizeBytes"]
+    for other, body in Faulty.store.items():
+        if "/ac/" in other and json.loads(body)["outputFiles"][0]["digest"]["sizeBytes"] \
+                != mine:
+            return body
+    raise AssertionError("every output has the same size")
+
+
+RECORDS = {
+    "deep": lambda path: b"[" * 30_000 + b"]" * 30_000,
+    "huge": lambda path: Faulty.store[path].replace(b'"sizeBytes": "', b'"sizeBytes": 1e400,'
+                                                    b' "x": "'),
+    "other-size": _other_size,
+}
 
 
 @pytest.fixture
@@ -140,7 +172,8 @@ def faulty() -> Iterator[str]:
         server.shutdown()
 
 
-@pytest.mark.parametrize("mode", ["500", "drop", "wrong", "slow", "down"])
+@pytest.mark.parametrize("mode", ["500", "drop", "wrong", "slow", "down", "trickle", "deep",
+                                  "huge", "other-size"])
 def test_a_misbehaving_server_is_only_a_miss(mode: str, faulty: str, tmp_path: Path) -> None:
     project = make_project(tmp_path)
     build(project, "--remote-cache", faulty)               # fills the server
@@ -149,11 +182,17 @@ def test_a_misbehaving_server_is_only_a_miss(mode: str, faulty: str, tmp_path: P
     clone = _clone(project, tmp_path, "clone")
     Faulty.mode = mode
     url = f"http://127.0.0.1:{free_port()}/c" if mode == "down" else faulty
+    began = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "dfsbuild", "build", "--remote-cache", url],
-                          cwd=clone, capture_output=True, text=True,
+                          cwd=clone, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT),
                                "DFSBUILD_REMOTE_CACHE_TIMEOUT": "1"})
     assert proc.returncode == 0, proc.stderr
+    if mode == "trickle":   # each request ends at its deadline (1 s here), not at 60 bytes
+        assert time.monotonic() - began < 20, proc.stderr
+        assert "no complete answer within 1 s" in proc.stderr
+    if mode == "other-size":
+        assert "the output is planned at" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.count("warning: remote cache:") >= 3, proc.stderr
     assert "0 restored from remote cache" in proc.stdout

@@ -198,3 +198,67 @@ def test_a_builtin_tool_goes_into_any_image(tmp_path: Path) -> None:
     layout.write_text(bad)
     proc = run_cli("check", str(layout), check=False)
     assert proc.returncode == 1 and "trivialfs_gen" in proc.stderr
+
+
+# -- the bounds both tools keep, with the same words ------------------------------------------
+
+BIG = str(1 << 70)
+
+
+@pytest.mark.parametrize(("start", "size", "words"), [
+    ("16300", "180", "180 bytes at 16300 pass the end of {vol} (16384 bytes)"),
+    ("0", BIG, f"{BIG} bytes at 0 pass the end of {{vol}} (16384 bytes)"),
+    (BIG, "3", f"3 bytes at {BIG} pass the end of {{vol}} (16384 bytes)"),
+    ("16385", "0", "0 bytes at 16385 pass the end of {vol} (16384 bytes)"),
+    ("\u00b2", "3", "bad location: expected START SIZE VOLUME"),
+    ("0", "\u0664\u0660\u0669\u0666", "bad location: expected START SIZE VOLUME"),
+])
+@pytest.mark.parametrize("tool", ["write", "read"])
+def test_read_and_write_refuse_what_passes_the_volume(tool: str, start: str, size: str,
+                                                      words: str, sh_tools: Path,
+                                                      tmp_path: Path) -> None:
+    volume = tmp_path / "v.img"
+    before = os.urandom(16384)
+    volume.write_bytes(before)
+    expected = words.format(vol=volume)
+    theirs = sh(sh_tools, f"trivialfs_{tool}", start, size, str(volume), stdin=b"x" * 200,
+                check=False)
+    assert theirs.returncode != 0 and theirs.stdout == b""
+    assert theirs.stderr.decode() .startswith(f"trivialfs_{tool}: {expected}"), theirs.stderr
+    ours = run_cli("trivialfs", tool, start, size, str(volume), check=False)
+    assert ours.returncode != 0 and "Traceback" not in ours.stderr
+    assert ours.stderr.startswith(f"error: {expected}"), ours.stderr
+    assert volume.read_bytes() == before
+
+
+def _volume_with_mtime(path: Path, mtime: int) -> None:
+    from dfsbuild.images.trivialfs.records import Entry, format_header
+
+    entries = [Entry(512, 3, 0o644, 0, [b"a.txt"], 0),
+               Entry(516, 3, 0o644, mtime, [b"b.txt"], 0)]
+    head = format_header(UUID, entries)
+    path.write_bytes(head + bytes(512 - len(head)) + b"abc\0def")
+
+
+@pytest.mark.parametrize("how", ["py", "sh"])
+def test_explode_refuses_a_time_it_cannot_set_before_it_creates_anything(
+        how: str, sh_tools: Path, tmp_path: Path) -> None:
+    image = tmp_path / "v.img"
+    _volume_with_mtime(image, 1 << 70)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    if how == "sh":
+        err = sh(sh_tools, "trivialfs_explode", str(image), cwd=dest, check=False).stderr \
+            .decode()
+    else:
+        proc = run_cli("trivialfs", "explode", str(image), cwd=dest, check=False)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr
+        err = proc.stderr
+    assert f"b.txt: mtime {1 << 70} is after 9999-12-31; nothing extracted" in err, err
+    assert list(dest.iterdir()) == []
+    _volume_with_mtime(image, 253402300799)      # the last second both tools set
+    if how == "sh":
+        sh(sh_tools, "trivialfs_explode", str(image), cwd=dest)
+    else:
+        run_cli("trivialfs", "explode", str(image), cwd=dest)
+    assert (dest / "b.txt").read_bytes() == b"def"

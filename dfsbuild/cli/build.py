@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
 
 if TYPE_CHECKING:
-    from dfsbuild.errors import DfsbuildError
+    from dfsbuild.errors import DfsbuildError, LayoutError
+    from dfsbuild.plan import LayoutPlan
 
 
 PLAN_FORMAT = 1      # `plan --json`: bumped when a field changes meaning or goes away
@@ -98,7 +100,7 @@ def _plan_targets(words: list[str], settings: Any, hints: bool) -> tuple[Any, se
 def _json_errors(settings: Any, exc: DfsbuildError) -> None:
     """With --json, a build that fails before it starts still prints one document: the
     errors as objects (the ``error:`` lines go to standard error as always)."""
-    from dfsbuild.errors import LayoutError, LayoutErrors
+    from dfsbuild.errors import LayoutErrors
 
     if settings.json:
         found: list[LayoutError] = []
@@ -128,6 +130,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         except LayoutError as exc:
             found.append(exc)
             continue
+        too_large = _too_large(lp)
+        if too_large is not None:
+            found.append(too_large)
+            continue
         kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
         disk = ""
         if lp.disk is not None and lp.disk.disk.partitions:
@@ -140,6 +146,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(line)
     LayoutErrors.raise_if(found)
     return EXIT_OK
+
+
+def _too_large(lp: LayoutPlan) -> LayoutError | None:
+    """An output the build directory's filesystem cannot hold (the build would fail there)."""
+    from dfsbuild.errors import LayoutError
+    from dfsbuild.fileio.limits import file_fits
+
+    sizes = [(f"image.{name}", p.output, p.size_bytes) for name, p in lp.images.items()]
+    if lp.disk is not None:
+        sizes.append(("disk", lp.disk.output, lp.disk.disk.size_bytes))
+    for key, output, size in sizes:
+        if not file_fits(os.path.dirname(output), size):
+            return LayoutError(lp.layout.path, key, f"{size} bytes is more than a file can "
+                               f"hold on the filesystem of {os.path.dirname(output)}",
+                               hint="build on a filesystem that holds larger files (ext4 "
+                               "stops at 16 TiB), or make the output smaller")
+    return None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

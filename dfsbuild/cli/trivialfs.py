@@ -160,12 +160,18 @@ def _write(args: argparse.Namespace) -> int:
 def _explode(args: argparse.Namespace) -> int:
     from dfsbuild.fileio.source import ByteSource, open_image
     from dfsbuild.images.trivialfs.read import TrivialReader
+    from dfsbuild.images.trivialfs.tools import MAX_MTIME, ToolError
     from dfsbuild.inspect.extract import extract
 
     image = args.image if args.image is not None else " ".join(_stdin_line())
     f = open_image(image)
     try:
         reader = TrivialReader(ByteSource(f))
+        for e in reader.walk():          # before anything is created
+            mtime = dict(e.extra).get("mtime")
+            if isinstance(mtime, int) and mtime > MAX_MTIME:
+                raise ToolError(f"{image}: {e.path}: mtime {mtime} is after 9999-12-31; "
+                                "nothing extracted")
         report = extract(reader, ".")
         for e in reader.walk():
             mtime = dict(e.extra).get("mtime")

@@ -71,7 +71,8 @@ def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
     inner = [lp.images[name] for name in plan.deps]
     return Job(plan.task, plan.key, plan.output, plan.material,
                lambda fd: write_image(plan, fd), plan.inputs,
-               tuple((p.task, p.key, p.output) for p in inner))
+               tuple((p.task, p.key, p.output) for p in inner),
+               planned_size=lambda: plan.size_bytes)
 
 
 def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:

@@ -11,23 +11,26 @@ slots in the build directory.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
 import http.client
 import json
-import netrc
 import os
 import re
+import socket
 import ssl
+import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from dfsbuild.engine.endpoint import Endpoint
 
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 16
+MAX_BLOB = 1 << 50              # no output of ours is larger: a bigger size is not a size
+MIN_RATE = 1 << 20              # bytes per second a transfer is allowed beyond the timeout
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -35,57 +38,78 @@ class RemoteMiss(Exception):
     """The remote cache could not help (the message says why)."""
 
 
+class _Deadline:
+    """Ends a request that has not finished within ``seconds``, however slowly the server
+    trickles bytes (a socket timeout only bounds each read): when the time is up, the socket
+    is shut down and every read or write on it fails at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self.sock: socket.socket | None = None
+        self.expired = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self.sock is not None:
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """The connected socket (http.client forgets it once a response will close, while
+        the response still reads from it); one made after the time was up is refused."""
+        with self._lock:
+            self.sock = sock
+            if self.expired:
+                raise OSError("deadline passed")
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 @dataclass(frozen=True, slots=True)
 class Remote:
-    url: str                        # base URL, no trailing slash
+    endpoint: Endpoint
     read_only: bool = False
-    header: str | None = None       # "Name: value" sent with every request
-    timeout: float = 30.0
+    timeout: float = 30.0           # seconds for one whole request, connecting included
     slots: int = 4                  # transfers at once, across the build's processes
     slot_dir: str | None = None
 
     # -- HTTP --------------------------------------------------------------------------------
-    def _parts(self) -> tuple[str, str, int, str, dict[str, str]]:
-        u = urllib.parse.urlsplit(self.url)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise RemoteMiss(f"{self.url!r} is not an http:// or https:// URL")
-        port = u.port or (443 if u.scheme == "https" else 80)
-        headers = {"User-Agent": "dfsbuild"}
-        user, password = u.username, u.password
-        if user is None:
-            with contextlib.suppress(OSError, netrc.NetrcParseError):
-                found = netrc.netrc().authenticators(u.hostname)
-                if found is not None:
-                    user, password = found[0], found[2]
-        if user is not None:
-            token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password or '')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        if self.header:
-            name, _, value = self.header.partition(":")
-            headers[name.strip()] = value.strip()
-        return u.scheme, u.hostname, port, u.path.rstrip("/"), headers
-
-    def _connect(self) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-        scheme, host, port, path, headers = self._parts()
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=self.timeout,
-                                               context=ssl.create_default_context())
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
-        return conn, path, headers
-
     @contextlib.contextmanager
     def _request(self, method: str, where: str, body: object = None,
-                 extra: dict[str, str] | None = None) -> Iterator[http.client.HTTPResponse]:
-        conn, path, headers = self._connect()
+                 extra: dict[str, str] | None = None,
+                 carries: int = 0) -> Iterator[http.client.HTTPResponse]:
+        """One request, ended after ``timeout`` seconds plus a second for each MiB it
+        ``carries`` (a large image on a slow link still arrives; a trickle does not hold the
+        build for ever)."""
+        e = self.endpoint
+        seconds = self.timeout + carries / MIN_RATE
+        conn: http.client.HTTPConnection
+        if e.scheme == "https":
+            conn = http.client.HTTPSConnection(e.host, e.port, timeout=self.timeout,
+                                               context=ssl.create_default_context())
+        else:
+            conn = http.client.HTTPConnection(e.host, e.port, timeout=self.timeout)
+        deadline = _Deadline(seconds)
         try:
-            conn.request(method, f"{path}/{where}", body=body,  # type: ignore[arg-type]
-                         headers={**headers, **(extra or {})})
+            conn.connect()
+            deadline.watch(conn.sock)
+            conn.request(method, f"{e.path}/{where}", body=body,  # type: ignore[arg-type]
+                         headers={**dict(e.headers), **(extra or {})})
             yield conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired:               # a read cut short reads as a short body
+                raise OSError("deadline passed")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if deadline.expired:
+                raise RemoteMiss(f"{method} {where}: no complete answer within "
+                                 f"{seconds:.0f} s") from None
             raise RemoteMiss(f"{method} {where}: {exc or type(exc).__name__}") from None
         finally:
+            deadline.cancel()
             conn.close()
 
     @contextlib.contextmanager
@@ -112,8 +136,11 @@ class Remote:
             time.sleep(0.05)
 
     # -- the protocol ------------------------------------------------------------------------
-    def fetch(self, key: str, dest_fd: int) -> tuple[int, str]:
-        """The output for ``key`` into the empty file ``dest_fd``: (size, sha256), checked."""
+    def fetch(self, key: str, dest_fd: int,
+              planned_size: Callable[[], int | None] | None = None) -> tuple[int, str]:
+        """The output for ``key`` into the empty file ``dest_fd``: (size, sha256), checked;
+        a record whose size is not the output's planned size (when the plan knows it) names
+        bytes that are not this output, and is not used."""
         with self._slot():
             with self._request("GET", f"ac/{key}") as r:
                 if r.status != 200:
@@ -121,7 +148,11 @@ class Remote:
                                      else "")
                 raw = r.read(MAX_RECORD + 1)
             digest, size = _parse_record(raw)
-            with self._request("GET", f"cas/{digest}") as r:
+            planned = planned_size() if planned_size is not None else None
+            if planned is not None and planned != size:
+                raise RemoteMiss(f"ac/{key[:16]}…: the record names {size} bytes, the output "
+                                 f"is planned at {planned}; not used")
+            with self._request("GET", f"cas/{digest}", carries=size) as r:
                 if r.status != 200:
                     raise RemoteMiss(f"GET cas/{digest[:16]}…: HTTP {r.status}")
                 h = hashlib.sha256()
@@ -151,7 +182,8 @@ class Remote:
                 body = _FdReader(src_fd, size)
                 with self._request("PUT", f"cas/{sha256}", body,
                                    {"Content-Length": str(size),
-                                    "Content-Type": "application/octet-stream"}) as r:
+                                    "Content-Type": "application/octet-stream"},
+                                   carries=size) as r:
                     r.read()
                     if r.status not in (200, 201, 204):
                         raise RemoteMiss(f"PUT cas/{sha256[:16]}…: HTTP {r.status}")
@@ -176,11 +208,21 @@ def _parse_record(raw: bytes) -> tuple[str, int]:
     try:
         data = json.loads(raw)
         digest = data["outputFiles"][0]["digest"]
-        sha, size = digest["hash"], int(digest["sizeBytes"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        sha, raw_size = digest["hash"], digest["sizeBytes"]
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         raise RemoteMiss("the action record is not an ActionResult naming one file") from None
-    if not isinstance(sha, str) or not _HEX64.fullmatch(sha) or size < 0:
+    # proto3 JSON writes an int64 as a decimal string; a plain integer is also taken.
+    if isinstance(raw_size, str) and raw_size.isascii() and raw_size.isdigit() \
+            and len(raw_size) < 20:
+        size = int(raw_size)
+    elif isinstance(raw_size, int) and not isinstance(raw_size, bool):
+        size = raw_size
+    else:
+        raise RemoteMiss("the action record's sizeBytes is not a size")
+    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
         raise RemoteMiss("the action record names no sha256 digest")
+    if not 0 <= size <= MAX_BLOB:
+        raise RemoteMiss(f"the action record's size {size} is not a size")
     return sha, size
 
 

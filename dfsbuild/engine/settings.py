@@ -14,6 +14,7 @@ from dfsbuild.errors import DfsbuildError
 
 if TYPE_CHECKING:
     from dfsbuild.engine.cache import OutputCache
+    from dfsbuild.engine.endpoint import Endpoint
     from dfsbuild.engine.remote import Remote
 
 DEFAULT_LAYOUT_DIR = "layouts"
@@ -60,6 +61,27 @@ def env_flag(name: str) -> bool:
                         "or false, yes or no)")
 
 
+def remote_timeout() -> float:
+    """``DFSBUILD_REMOTE_CACHE_TIMEOUT``: seconds one request to the remote cache may take,
+    from connecting to the last byte (default 30)."""
+    raw = os.environ.get(REMOTE_TIMEOUT_ENV) or "30"
+    try:
+        timeout = float(raw)
+    except ValueError:
+        timeout = -1.0
+    if not 0 < timeout < 1e6:          # also refuses nan and inf
+        raise DfsbuildError(f"{REMOTE_TIMEOUT_ENV}={raw!r} is not a number of seconds "
+                            "(more than 0, less than 1000000)")
+    return timeout
+
+
+def _remote_endpoint(url: str, setting: str) -> Endpoint:
+    from dfsbuild.engine.endpoint import parse_endpoint
+
+    return parse_endpoint(url.rstrip("/"), os.environ.get(REMOTE_HEADER_ENV) or None,
+                          setting, REMOTE_HEADER_ENV)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     build_dir: str
@@ -89,6 +111,9 @@ class Settings:
         live = verbosity > 0 and not json and sys.stderr.isatty()
         remote = remote_cache or os.environ.get(REMOTE_ENV) or None
         read_only = remote_read_only or env_flag(REMOTE_READ_ONLY_ENV)
+        if remote is not None and not no_cache:       # a bad setting: one error, up front
+            _remote_endpoint(remote, "--remote-cache" if remote_cache else REMOTE_ENV)
+            remote_timeout()
         strict = strict or env_flag(STRICT_ENV)
         found = {k[len(VAR_ENV):]: v for k, v in os.environ.items() if k.startswith(VAR_ENV)}
         found.update(variables)            # the command line wins
@@ -106,14 +131,8 @@ class Settings:
             return None
         from dfsbuild.engine.remote import Remote
 
-        raw = os.environ.get(REMOTE_TIMEOUT_ENV) or "30"
-        try:
-            timeout = float(raw)
-        except ValueError:
-            raise DfsbuildError(f"{REMOTE_TIMEOUT_ENV}={raw!r} is not a number of seconds") \
-                from None
-        return Remote(self.remote_cache.rstrip("/"), self.remote_read_only,
-                      os.environ.get(REMOTE_HEADER_ENV) or None, timeout,
+        return Remote(_remote_endpoint(self.remote_cache, "the remote cache URL"),
+                      self.remote_read_only, remote_timeout(),
                       slot_dir=os.path.join(self.build_dir, ".dfsbuild"))
 
     @property

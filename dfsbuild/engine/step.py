@@ -38,6 +38,8 @@ class Job:
     patch: Callable[[int, Record], bool] | None = None
     # Files made from the output once it is in place (a disk's .bmap).
     after: Callable[[], None] | None = None
+    # The output's size as planned, asked only to check a remote record against it.
+    planned_size: Callable[[], int | None] | None = None
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -91,7 +93,7 @@ def _fetch(job: Job, settings: Settings, remote: Remote,
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
         try:
-            size, sha = remote.fetch(job.key, out.fd)
+            size, sha = remote.fetch(job.key, out.fd, job.planned_size)
         except RemoteMiss as exc:
             if str(exc):
                 warn(f"remote cache: {job.task}: {exc}; building instead")

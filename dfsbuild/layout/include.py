@@ -28,6 +28,7 @@ class Included:
     images: list[tuple[str, Any, str]] = field(default_factory=list)   # (name, table, file)
     vars: dict[str, object] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)                # "image.X" -> file
+    read: set[str] = field(default_factory=set)        # files read (a diamond reads one once)
 
 
 def gather(data: dict[str, Any], path: str,
@@ -59,6 +60,9 @@ def _follow(raw: object, path: str, read: Callable[[str], dict[str, Any]], out: 
         if target in stack:
             raise LayoutError(path, f"include[{i}]", f"{name!r} includes itself (through "
                               + " -> ".join(os.path.basename(s) for s in stack) + ")")
+        if target in out.read:          # reached again through another include: already read
+            continue
+        out.read.add(target)
         shown = os.path.relpath(target)
         data = read(shown)
         for key in data:

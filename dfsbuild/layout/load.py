@@ -23,7 +23,7 @@ from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, Re
 from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
 from dfsbuild.layout.table import Table, key_join
 from dfsbuild.layout.validate import validate_layout
-from dfsbuild.layout.variables import layout_vars, substitute
+from dfsbuild.layout.variables import Budget, layout_vars, substitute
 from dfsbuild.layout.warnings import layout_warnings
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import TableKind
@@ -106,7 +106,8 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
         if isinstance(own, dict):
             own.update(included.vars)
     values = layout_vars(data, path, overrides or {})
-    data = substitute(data, values, path)
+    budget = Budget()                  # one for the layout and every file it includes
+    data = substitute(data, values, path, budget=budget)
     name = os.path.splitext(os.path.basename(path))[0]
     if not NAME.fullmatch(name):
         raise LayoutError(path, "", f"the file name gives the layout name {name!r}, which is "
@@ -128,8 +129,8 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
     for image_name, sub, origin in [*own, *included.images]:
         try:
             if not isinstance(sub, Table):      # an included file's table: substituted here
-                sub = Table(substitute(sub, values, origin, f"image.{image_name}"), origin,
-                            key_join("image", image_name))
+                sub = Table(substitute(sub, values, origin, f"image.{image_name}", budget),
+                            origin, key_join("image", image_name))
             if not NAME.fullmatch(image_name):
                 raise sub.error("", f"{image_name!r} is not a valid image name (letters, "
                                 "digits, '_', '.', '-'; starting with a letter or digit)")

@@ -9,10 +9,8 @@ from __future__ import annotations
 import lzma
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from dfsbuild.errors import FormatError
-from dfsbuild.fileio.scratch import scratch
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import FsEntry, FsReader, Problem
 from dfsbuild.images.cpio.records import (
@@ -25,12 +23,13 @@ from dfsbuild.images.cpio.records import (
     CpioHeader,
     pad4,
 )
+from dfsbuild.images.cpio.unpack import Budget, Unpacked
 
 FMT = "cpio"
 CHUNK = 1 << 20
 MAX_NAME = 4096
 MAX_MEMBERS = 1 << 22
-MAX_UNPACKED = 16 << 30
+MAX_UNPACKED = 16 << 30         # decompressed bytes of one image, all its members together
 KINDS = {0o040000: "dir", 0o100000: "file", 0o120000: "symlink", 0o020000: "char",
          0o060000: "block", 0o010000: "fifo", 0o140000: "socket"}
 
@@ -48,28 +47,11 @@ def looks_like_cpio(head: bytes) -> bool:
     return False
 
 
-def _unpack(src: ByteSource, offset: int, kind: str) -> tuple[BinaryIO, int]:
-    """One compressed member from ``offset`` into a temporary file; and where it ended."""
-    out = scratch()
-    d: zlib._Decompress | lzma.LZMADecompressor
-    d = zlib.decompressobj(31) if kind == "gzip" else lzma.LZMADecompressor()
-    pos, total = offset, 0
-    try:
-        while True:
-            chunk = src.read_upto(pos, CHUNK)
-            if not chunk:
-                raise FormatError(FMT, pos, f"the {kind} stream is truncated")
-            data = d.decompress(chunk)
-            total += len(data)
-            if total > MAX_UNPACKED:
-                raise FormatError(FMT, offset, f"the {kind} stream unpacks to more than "
-                                  f"{MAX_UNPACKED} bytes")
-            out.write(data)
-            if d.eof:
-                return out, pos + len(chunk) - len(d.unused_data)
-            pos += len(chunk)
-    except (zlib.error, lzma.LZMAError) as exc:
-        raise FormatError(FMT, offset, f"the {kind} stream is damaged: {exc}") from None
+Data = ByteSource | Unpacked     # where a member's bytes are: the image, or a stream in it
+
+
+def _has(src: Data, end: int) -> bool:
+    return src.has(end) if isinstance(src, Unpacked) else end <= src.size
 
 
 def _path(name: str) -> str:
@@ -83,10 +65,11 @@ class CpioReader(FsReader):
     def __init__(self, src: ByteSource) -> None:
         self.src = src.named(FMT)
         self.problem_list: list[Problem] = []
-        self.members: list[tuple[CpioHeader, str, ByteSource, int]] = []  # hdr, name, src, data
+        self.members: list[tuple[CpioHeader, str, Data, int]] = []  # hdr, name, src, data
         self.segment_of: list[int] = []
         self.segments = 0
-        self._temps: list[BinaryIO] = []
+        self.budget = Budget(MAX_UNPACKED, MAX_UNPACKED)
+        self._targets: dict[int, bytes] = {}       # symlink targets, kept as the scan passes
         self._scan()
         self._tree()
 
@@ -101,10 +84,9 @@ class CpioReader(FsReader):
                 continue
             if head[:2] == GZIP_MAGIC or head == XZ_MAGIC:
                 kind = "gzip" if head[:2] == GZIP_MAGIC else "xz"
-                f, end = _unpack(src, pos, kind)
-                self._temps.append(f)
-                self._segment(ByteSource(f, fmt=FMT), 0)
-                pos = end
+                stream = Unpacked(src, pos, kind, FMT, self.budget)
+                self._segment(stream, 0)
+                pos = stream.finish()
                 continue
             if pos % 4:
                 raise FormatError(FMT, pos, "an archive does not start on a 4-byte boundary")
@@ -112,7 +94,7 @@ class CpioReader(FsReader):
         if not self.members and not self.segments:
             raise FormatError(FMT, 0, "no cpio archive")
 
-    def _segment(self, src: ByteSource, pos: int) -> int:
+    def _segment(self, src: Data, pos: int) -> int:
         """Members from ``pos`` to the trailer; the offset after it."""
         self.segments += 1
         while True:
@@ -127,11 +109,13 @@ class CpioReader(FsReader):
             name = raw.rstrip(b"\0").decode("utf-8", "surrogateescape")
             data = pos + pad4(HEADER + h.namesize)
             end = data + pad4(h.filesize)
-            if data + h.filesize > src.size:
+            if not _has(src, data + h.filesize):
                 raise FormatError(FMT, pos, f"{name!r}: {h.filesize} bytes of data pass the end "
                                   "of the archive")
             if name == TRAILER:
-                return min(end, src.size)
+                return end if isinstance(src, Unpacked) else min(end, src.size)
+            if h.mode & 0o170000 == 0o120000:   # read now: a stream is read forward
+                self._targets[len(self.members)] = src.read(data, min(h.filesize, MAX_NAME))
             self.members.append((h, name, src, data))
             self.segment_of.append(self.segments)
             pos = end
@@ -197,8 +181,7 @@ class CpioReader(FsReader):
                                                   ident=-(len(self._children))))
 
     def _bytes(self, i: int) -> bytes:
-        h, _, src, data = self.members[i]
-        return src.read(data, min(h.filesize, MAX_NAME))
+        return self._targets[i]
 
     # -- the reader contract -------------------------------------------------------------
     def root(self) -> FsEntry:

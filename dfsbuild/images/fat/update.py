@@ -49,14 +49,31 @@ class FatUpdater:
         self.where = where
         self.reader = FatReader(src)
         g = self.g = self.reader.geometry
+        claimed = g.total_sectors * g.sector_size
+        if claimed > src.size:
+            # The kernel writes through the partition's block device and cannot pass its
+            # end; a FAT that claims more than its region would have us write past it.
+            raise UpdateError(f"{where}: the boot sector counts {g.total_sectors} sectors of "
+                              f"{g.sector_size} bytes ({claimed} bytes), but the filesystem's "
+                              f"region holds {src.size} bytes; nothing changed",
+                              "the boot sector or the partition table is wrong: check both "
+                              "(dfsbuild inspect, fsck.fat -n)")
+        self.end = claimed                      # no byte is written at or past this offset
         self.fat = bytearray(self.reader.src.read(g.fat_start, g.fat_sectors * g.sector_size))
         self.dirty: set[int] = set()            # FAT sectors changed and not yet written
+        self.notes: list[str] = []              # what was left alone, for the report
 
     # -- low level ---------------------------------------------------------------------------
+    def _bounded(self, offset: int, n: int) -> int:
+        """The file offset of ``n`` bytes at ``offset`` of the filesystem; every write asks
+        here first, so none passes the end of the filesystem's region."""
+        if offset < 0 or n < 0 or offset + n > self.end:
+            raise FormatError("fat", offset, f"a write of {n} bytes would pass the end of the "
+                              f"filesystem ({self.end} bytes)")
+        return self.base + offset
+
     def _pwrite(self, offset: int, data: bytes) -> None:
-        if offset < 0 or offset + len(data) > self.reader.src.size:
-            raise FormatError("fat", offset, "a write would pass the end of the filesystem")
-        os.pwrite(self.fd, data, self.base + offset)
+        os.pwrite(self.fd, data, self._bounded(offset, len(data)))
 
     def _sync(self) -> None:
         os.fsync(self.fd)
@@ -101,6 +118,12 @@ class FatUpdater:
         free = sum(n for _, n in free_runs)
         nxt = free_runs[-1][0] if free_runs else 0xFFFFFFFF
         at = b.fsinfo_sector * self.g.sector_size
+        # Only a sector that is an FSInfo (its three signatures, inside the reserved area) is
+        # rewritten, as the kernel does: a hostile BPB may point at a FAT sector.
+        if b.fsinfo_sector >= b.reserved or self.reader.fsinfo() is None:
+            self.notes.append(f"FSInfo not updated: sector {b.fsinfo_sector} named by the "
+                              "boot sector is not an FSInfo sector")
+            return
         self._pwrite(at, FsInfo(free, nxt).pack(self.g.sector_size)[:512])
         self._sync()
 
@@ -145,8 +168,8 @@ class FatUpdater:
             done = 0
             for start, count in _runs(clusters):
                 n = min(count * g.cluster_bytes, size - done)
-                copy_range(src, self.fd, n, self.base + g.cluster_offset(start), source,
-                           src_offset=done, last=done + n == size)
+                at = self._bounded(g.cluster_offset(start), count * g.cluster_bytes)
+                copy_range(src, self.fd, n, at, source, src_offset=done, last=done + n == size)
                 done += n
             slack = len(clusters) * g.cluster_bytes - size
             if slack:
@@ -268,7 +291,8 @@ class FatUpdater:
                                                         date, clock, date, first, size))
             what = "created"
         self._update_fsinfo()
-        return f"{what} {path} ({size} bytes, {len(_runs(new))} run(s) of clusters)"
+        return "; ".join([f"{what} {path} ({size} bytes, {len(_runs(new))} run(s) of "
+                          "clusters)", *self.notes])
 
     def _old_chain(self, old: Slot | None) -> list[int]:
         if old is None or old.entry.cluster == 0:
@@ -313,7 +337,7 @@ class FatUpdater:
             self._set(c, 0)
         self._flush_fat()
         self._update_fsinfo()
-        return f"removed {path} ({old.entry.size_bytes} bytes)"
+        return "; ".join([f"removed {path} ({old.entry.size_bytes} bytes)", *self.notes])
 
 
 def _runs(clusters: list[int]) -> list[tuple[int, int]]:

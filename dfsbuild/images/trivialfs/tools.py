@@ -4,15 +4,18 @@ place (never a byte outside its range), explode a volume into a directory."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from dfsbuild.errors import DfsbuildError, FormatError, InputError
+from dfsbuild.errors import DfsbuildError, InputError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.trivialfs.read import TrivialReader
 from dfsbuild.images.trivialfs.records import HeaderError, parse_header
 
 CHUNK = 1 << 20
+_DECIMAL = re.compile(r"[0-9]+")
+MAX_MTIME = 253402300799        # 9999-12-31 23:59:59 UTC: what explode sets (both tools)
 
 
 class ToolError(DfsbuildError):
@@ -78,12 +81,16 @@ def locate(volume: str, name: bytes) -> tuple[int, int]:
     return entry.start, entry.size
 
 
+def _check_range(volume: str, start: int, size: int, end: int) -> None:
+    """The bound both tools keep, with the words the sh tools print."""
+    if start < 0 or size < 0 or start + size > end:
+        raise ToolError(f"{size} bytes at {start} pass the end of {volume} ({end} bytes)")
+
+
 def read_range(volume: str, start: int, size: int, out: BinaryIO) -> None:
     with _open(volume) as f:
         src = ByteSource(f)
-        if start + size > src.size:
-            raise FormatError("trivialfs", start, f"bytes {start}..{start + size} pass the end "
-                              f"of {volume} ({src.size} bytes)")
+        _check_range(volume, start, size, src.size)
         for pos in range(start, start + size, CHUNK):
             out.write(src.read(pos, min(CHUNK, start + size - pos)))
 
@@ -92,10 +99,7 @@ def write_range(volume: str, start: int, size: int, data: BinaryIO) -> int:
     """Overwrite the start of ``[start, start + size)`` with at most ``size`` bytes of
     ``data``; the bytes written."""
     with _open(volume, write=True) as f:
-        end = f.seek(0, os.SEEK_END)
-        if start < 0 or size < 0 or start + size > end:
-            raise FormatError("trivialfs", start, f"bytes {start}..{start + size} pass the "
-                              f"end of {volume} ({end} bytes)")
+        _check_range(volume, start, size, f.seek(0, os.SEEK_END))
         done = 0
         while done < size:
             chunk = data.read(min(CHUNK, size - done))
@@ -109,7 +113,9 @@ def write_range(volume: str, start: int, size: int, data: BinaryIO) -> int:
 
 
 def parse_location(words: list[str]) -> tuple[int, int, str]:
-    """``START SIZE VOLUME`` as ``trivialfs_file`` prints it."""
-    if len(words) < 3 or not words[0].isdigit() or not words[1].isdigit():
-        raise ToolError(f"expected START SIZE VOLUME, found {' '.join(words)!r}")
+    """``START SIZE VOLUME`` as ``trivialfs_file`` prints it; the numbers in ASCII digits
+    only, as the sh tools take them (``str.isdigit`` would also take ``²`` and ``٤٠٩٦``)."""
+    if len(words) < 3 or not all(_DECIMAL.fullmatch(w) for w in words[:2]):
+        raise ToolError(f"bad location: expected START SIZE VOLUME, found "
+                        f"{' '.join(words)!r}")
     return int(words[0]), int(words[1]), " ".join(words[2:])
