@@ -4,10 +4,15 @@ seed and the ID's purpose: the same layout gives the same bytes anywhere."""
 from __future__ import annotations
 
 import hashlib
-import uuid
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import uuid
 
 
 def derive_uuid(seed: str, purpose: str) -> uuid.UUID:
+    import uuid  # with platform behind it: only when an ID is made
+
     digest = hashlib.sha256(f"dfsbuild:{seed}:{purpose}".encode()).digest()
     return uuid.UUID(bytes=digest[:16], version=4)
 

@@ -9,13 +9,16 @@ pure given the tree manifests. A plan serialises to JSON for ``dfsbuild plan``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from dfsbuild import __version__
 from dfsbuild.clock import build_time
 from dfsbuild.engine.keys import content_key, key_material
-from dfsbuild.errors import CapacityError, InputError, LayoutError
+from dfsbuild.errors import CapacityError, InputError, InternalError, LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
 from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout
@@ -31,13 +34,29 @@ from dfsbuild.trees.walk import FileTooLarge, TreeEntry
 Scanner = Callable[[str, tuple[str, ...], "int | None"], list[TreeEntry]]
 Describer = Callable[[str, "int | None"], TreeEntry]      # (path, largest size allowed)
 SizeHint = Callable[[str, str, str], "int | None"]    # (task, key, output) -> known size
+# (tree, exclude) -> a line per object's stat, the newest mtime or ctime (trees.walk.stat_lines)
+StatScanner = Callable[[str, tuple[str, ...]], tuple[list[str], int]]
+FINGERPRINT_FORMAT = "dfsbuild-stats 1"     # bumped when a fingerprint's lines change
 MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
 
 
 @dataclass(slots=True)
+class Keyed:
+    """What keying an image from its inputs gives: the type's job, the key material, the
+    host files read (as the scan found them), the key."""
+
+    job: ImageJob
+    material: dict[str, object]
+    inputs: tuple[Input, ...]
+    key: str
+
+
+@dataclass(slots=True)
 class ImagePlan:
-    """One image: its key at once (from the tree scan), its type's plan (every offset, the
-    size) only when asked for, so an up-to-date image is never planned."""
+    """One image: its key at once, its type's plan (every offset, the size) only when asked
+    for, so an up-to-date image is never planned. An image whose inputs' stats are those of
+    a build that left it current takes that build's key (``KeyMemo``): its tree is scanned
+    and assembled only if something asks for it."""
 
     layout: str                    # layout name
     layout_file: str
@@ -45,15 +64,34 @@ class ImagePlan:
     output: str                    # absolute path of the output file
     key: str
     deps: tuple[str, ...]          # nested image names
-    job: ImageJob
-    material: dict[str, object] = field(default_factory=dict)
-    inputs: tuple[Input, ...] = ()  # host files read, as the scan found them
+    keyed: Keyed | Callable[[], Keyed]
     known_size: int | None = None  # the size recorded by the build that left the output
     _planned: PlannedImage | None = None
 
     @property
     def task(self) -> str:
         return f"{self.layout}:image.{self.spec.name}"
+
+    def _keyed(self) -> Keyed:
+        if callable(self.keyed):
+            full = self.keyed()
+            if full.key != self.key:
+                raise InternalError(f"{self.task}: the inputs' stats named key "
+                                    f"{self.key[:16]}…, their contents {full.key[:16]}…")
+            self.keyed = full
+        return self.keyed
+
+    @property
+    def job(self) -> ImageJob:
+        return self._keyed().job
+
+    @property
+    def material(self) -> dict[str, object]:
+        return self._keyed().material
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return self._keyed().inputs
 
     @property
     def planned(self) -> PlannedImage:
@@ -132,6 +170,8 @@ class DiskPlan:
 
 @dataclass(slots=True)
 class LayoutPlan:
+    """Every output of one layout, keyed: its images (nested ones first) and its disk."""
+
     layout: Layout
     build_dir: str
     images: dict[str, ImagePlan]   # in dependency order: nested images first
@@ -168,31 +208,47 @@ def dependency_order(layout: Layout) -> list[str]:
     return order
 
 
+class KeyMemo(Protocol):
+    """Keys remembered by the stats of the inputs they were computed from."""
+
+    def lookup(self, task: str, stats: str) -> str | None: ...
+
+    def remember(self, task: str, stats: str, key: str, newest_ns: int) -> None: ...
+
+
 def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Describer,
-                known_size: SizeHint | None = None) -> LayoutPlan:
+                known_size: SizeHint | None = None, stats: StatScanner | None = None,
+                memo: KeyMemo | None = None) -> LayoutPlan:
     """Keys for every output; the types' plans wait until asked for (``known_size`` gives
-    the size an output that is already current has, so its plan is never needed)."""
+    the size an output that is already current has, so its plan is never needed). With
+    ``stats`` and ``memo``, an image whose inputs' stats are those a current output was
+    built from takes its key without reading or assembling anything."""
     build_dir = os.path.join(os.path.abspath(build_root), layout.name)
     images: dict[str, ImagePlan] = {}
     for name in dependency_order(layout):
         spec = layout.images[name]
-        t = IMAGE_TYPES[spec.type]
         output = os.path.join(build_dir, spec.output)
-        inputs: list[Input] = []
-        seen = _recording(scan, describe, inputs)
-        root = None
-        if t.contents:
+        task = f"{layout.name}:image.{name}"
+        if spec.contents.tree is not None:
             _check_tree_outside_build(layout, spec, build_root)
-            root = _assemble(layout, spec, seen[0], seen[1], images)
-        job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout),
-                       build_time())
-        nested = {inner: images[inner].key for inner in spec.nested()}
-        material = key_material(spec.type, t.revision, options_material(t.settings,
-                                                                         spec.options),
-                                t.manifest(job), nested)
-        plan = ImagePlan(layout.name, layout.path, spec, output, content_key(material),
-                         spec.nested(), job, material)
-        plan.inputs = tuple(inputs)
+
+        def full(spec: ImageSpec = spec) -> Keyed:
+            return _key_image(layout, spec, scan, describe, images)
+        fingerprint = None
+        if stats is not None and memo is not None:
+            fingerprint = _fingerprint(layout, spec, images, stats)
+        if fingerprint is not None and known_size is not None and memo is not None:
+            key = memo.lookup(task, fingerprint[0])
+            size = known_size(task, key, output) if key is not None else None
+            if key is not None and size is not None:
+                images[name] = ImagePlan(layout.name, layout.path, spec, output, key,
+                                         spec.nested(), full, size)
+                continue
+        keyed = full()
+        plan = ImagePlan(layout.name, layout.path, spec, output, keyed.key, spec.nested(),
+                         keyed)
+        if fingerprint is not None and memo is not None:
+            memo.remember(task, fingerprint[0], keyed.key, fingerprint[1])
         if known_size is not None:
             plan.known_size = known_size(plan.task, plan.key, output)
         images[name] = plan
@@ -200,6 +256,47 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
     if layout.disk is not None:
         disk = _disk_plan(layout, build_dir, images, describe)
     return LayoutPlan(layout, build_dir, images, disk)
+
+
+def _key_image(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describer,
+               images: dict[str, ImagePlan]) -> Keyed:
+    """The image's inputs read (digests through the stat cache) and its key computed."""
+    t = IMAGE_TYPES[spec.type]
+    inputs: list[Input] = []
+    seen = _recording(scan, describe, inputs)
+    root = _assemble(layout, spec, seen[0], seen[1], images) if t.contents else None
+    job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout), build_time())
+    nested = {inner: images[inner].key for inner in spec.nested()}
+    material = key_material(spec.type, t.revision, options_material(t.settings, spec.options),
+                            t.manifest(job), nested)
+    return Keyed(job, material, tuple(inputs), content_key(material))
+
+
+def _fingerprint(layout: Layout, spec: ImageSpec, images: dict[str, ImagePlan],
+                 stats: StatScanner) -> tuple[str, int] | None:
+    """A digest of everything the image's key is computed from, with its input files as
+    their stats rather than their contents, and the newest time among them; None when an
+    input cannot be examined (the full keying then says why)."""
+    t = IMAGE_TYPES[spec.type]
+    lines = [FINGERPRINT_FORMAT, __version__, f"{spec.type} {t.revision}", repr(spec),
+             _seed(layout), str(build_time())]
+    lines += [f"{inner} {images[inner].key}" for inner in spec.nested()]
+    newest = 0
+    try:
+        if spec.contents.tree is not None:
+            tree_lines, newest = stats(spec.contents.tree, spec.contents.exclude)
+            lines += tree_lines
+        hosts = [f.file for f in spec.contents.files if f.file is not None]
+        hosts += [path for _, path in t.host_files(spec.options)]
+        for path in hosts:
+            st = os.stat(path)
+            lines.append(f"{path}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                         f"{st.st_ctime_ns}\0{st.st_ino}")
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    except OSError:
+        return None
+    text = "\n".join(lines).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(text).hexdigest(), newest
 
 
 def _seed(layout: Layout) -> str:

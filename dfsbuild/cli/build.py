@@ -39,11 +39,8 @@ def settings_of(args: argparse.Namespace) -> Any:
 
 def cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    from dfsbuild.engine.jobs import outputs, stale
     from dfsbuild.engine.lock import BuildLock
-    from dfsbuild.engine.project import prepare
-    from dfsbuild.engine.reporter import Results
-    from dfsbuild.errors import FAULTS, DfsbuildError, LayoutError, LayoutErrors
+    from dfsbuild.errors import FAULTS
 
     settings = settings_of(args)
     lock = None
@@ -55,6 +52,20 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise
         # A read-only build directory is fine as long as nothing has to be written.
         cannot_write = FAULTS.get(exc.errno or 0, str(exc.strerror))
+    try:
+        return _build(args, settings, lock, cannot_write, started)
+    finally:                    # a process ends with its lock; one that goes on (a test) too
+        if lock is not None:
+            lock.release()
+
+
+def _build(args: argparse.Namespace, settings: Any, lock: Any, cannot_write: str,
+           started: float) -> int:
+    from dfsbuild.engine.jobs import outputs, stale
+    from dfsbuild.engine.project import prepare
+    from dfsbuild.engine.reporter import Results
+    from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors
+
     try:
         plans, only = _plan_targets(args.layouts, settings, hints=True)
     except (LayoutError, LayoutErrors) as exc:

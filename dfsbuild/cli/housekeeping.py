@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import time
 
 from dfsbuild.cli.output import EXIT_OK, print_json
@@ -41,6 +40,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
             removed += clean_layout(layout.name, os.path.join(settings.build_dir, layout.name),
                                     settings)
     if args.cache and os.path.isdir(settings.cache_dir):
+        import shutil
+
         shutil.rmtree(settings.cache_dir)
         removed.append(settings.cache_dir)
     lock.release()
@@ -65,6 +66,8 @@ def _clear_dir(path: str, keep: set[str]) -> list[str]:
 
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+
         shutil.rmtree(path)
     else:
         os.unlink(path)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_OK
@@ -107,6 +105,9 @@ def _gen(args: argparse.Namespace) -> int:
             write_trivialfs(plan, sink)
             sink.close()
         return EXIT_OK
+    import shutil
+    import tempfile
+
     with tempfile.TemporaryFile() as tmp:
         sink = Sink(tmp.fileno(), 0, plan.image_size)
         write_trivialfs(plan, sink)

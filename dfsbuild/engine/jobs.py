@@ -4,15 +4,15 @@ here: ``dfsbuild build`` decides a no-op without importing it."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from dfsbuild.engine.settings import Settings
-from dfsbuild.engine.step import Job
-from dfsbuild.engine.write import disk_frame, patch_disk, write_disk, write_image
 from dfsbuild.errors import DfsbuildError
-from dfsbuild.fileio.bmap import write_bmap
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
+
+if TYPE_CHECKING:               # the writers are imported only when a job is made
+    from dfsbuild.engine.step import Job
 
 
 def outputs(lp: LayoutPlan) -> Iterator[ImagePlan | DiskPlan]:
@@ -67,6 +67,7 @@ def stale(plans: list[LayoutPlan], settings: Settings,
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
     from dfsbuild.engine.step import Job
+    from dfsbuild.engine.write import write_image
 
     inner = [lp.images[name] for name in plan.deps]
     return Job(plan.task, plan.key, plan.output, plan.material,
@@ -79,6 +80,7 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
     """Disks are assembled from their images, never cached (the images are), and patched in
     place when only some images changed."""
     from dfsbuild.engine.step import Job
+    from dfsbuild.engine.write import disk_frame, patch_disk, write_disk
 
     images = {name: lp.images[name] for name in plan.images}
     return Job(plan.task, plan.key, plan.output, plan.material,
@@ -92,6 +94,8 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
 def _companions(plan: DiskPlan) -> None:
     """The disk's block map, written from the disk now in place; an old one removed when the
     layout no longer asks for it (it would describe other bytes)."""
+    from dfsbuild.fileio.bmap import write_bmap
+
     old_map = plan.output + ".bmap"
     if plan.bmap is not None:
         write_bmap(plan.output, plan.bmap)
@@ -110,6 +114,8 @@ def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:
     if os.path.isdir(build_dir) and not os.path.islink(build_dir):
         with os.scandir(build_dir) as it:
             removed = sorted(e.path for e in it)
+        import shutil
+
         shutil.rmtree(build_dir)
     elif os.path.lexists(build_dir):
         os.unlink(build_dir)

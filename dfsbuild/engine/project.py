@@ -6,15 +6,15 @@ import contextlib
 import glob
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
+from dfsbuild.engine.memo import KeyMemoFile
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings, project_root
 from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
 from dfsbuild.layout.load import load_layouts
 from dfsbuild.layout.model import Layout
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
-from dfsbuild.trees.walk import describe_file, scan_tree
+from dfsbuild.trees.walk import describe_file, scan_tree, stat_lines
 
 
 def find_layouts(paths: Sequence[str]) -> list[str]:
@@ -38,8 +38,11 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
     a disk around unchanged images never plans them."""
     layouts = load_layouts(find_layouts(layout_paths), dict(settings.variables))
     report_warnings(layouts, settings, quiet)
-    digests = DigestCache(Path(settings.build_dir) / ".dfsbuild" / "digests.json")
+    digests = DigestCache(os.path.join(settings.build_dir, ".dfsbuild", "digests.json"))
     state = settings.state
+    # Keys by stats: for a build (which checks every key against the state), not when forced.
+    memo = KeyMemoFile(os.path.join(settings.build_dir, ".dfsbuild", "keys.json")) \
+        if hints and not settings.force else None
 
     def known_size(task: str, key: str, output: str) -> int | None:
         record = state.current(task, key, output)
@@ -53,7 +56,7 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
                 layout, settings.build_dir,
                 lambda root, exclude, limit: scan_tree(root, exclude, digests, limit),
                 lambda path, limit: describe_file(path, digests, limit),
-                known_size if hints else None,
+                known_size if hints else None, stat_lines, memo,
             ))
         except LayoutError as exc:
             found.append(exc)
@@ -63,6 +66,8 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
     # A read-only checkout still plans: the stat cache is only a speed-up.
     with contextlib.suppress(OSError):
         digests.save()
+    if memo is not None:
+        memo.save()
     return plans
 
 

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from dfsbuild.engine.settings import Settings
-from dfsbuild.fileio.digest import sha256_path
 
 OUTCOMES = ("built", "patched", "restored", "remote", "up_to_date", "failed")
 
@@ -109,6 +108,8 @@ def _size(n: int) -> str:
 
 def _hash(path: str, size: int) -> str | None:
     try:
+        from dfsbuild.fileio.digest import sha256_path
+
         return sha256_path(path, size)
     except OSError:
         return None

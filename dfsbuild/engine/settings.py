@@ -6,7 +6,6 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dfsbuild.engine.state import StateStore
@@ -84,6 +83,8 @@ def _remote_endpoint(url: str, setting: str) -> Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Where a build puts things and how it reports (arguments, then DFSBUILD_* variables)."""
+
     build_dir: str
     cache_dir: str
     explain: bool = False
@@ -123,7 +124,7 @@ class Settings:
 
     @property
     def state(self) -> StateStore:
-        return StateStore(Path(self.build_dir) / ".dfsbuild" / "state")
+        return StateStore(os.path.join(self.build_dir, ".dfsbuild", "state"))
 
     @property
     def remote(self) -> Remote | None:
@@ -137,6 +138,8 @@ class Settings:
 
     @property
     def cache(self) -> OutputCache:
+        from pathlib import Path
+
         from dfsbuild.engine.cache import OutputCache
 
         return OutputCache(Path(self.cache_dir))

@@ -9,16 +9,18 @@ current. A record that cannot be read is set aside with a warning and the output
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from dfsbuild.errors import warn
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """What the build that left an output recorded: its key, its file's identity, its sha256."""
+
     key: str
     size: int
     mtime_ns: int
@@ -32,24 +34,26 @@ class Record:
 
 
 class StateStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
 
-    def _paths(self, task: str) -> tuple[Path, Path]:
+    def _paths(self, task: str) -> tuple[str, str]:
         safe = _safe(task)
-        return self.root / f"{safe}.json", self.root / f"{safe}.material.json"
+        return (os.path.join(self.root, f"{safe}.json"),
+                os.path.join(self.root, f"{safe}.material.json"))
 
     def forget_layout(self, layout: str) -> None:
         """Every record of a layout's outputs, those of images since renamed included."""
         for pattern in (f"{_safe(layout)}__image.*", f"{_safe(layout)}__disk.*"):
-            for p in self.root.glob(pattern):
+            for p in glob.glob(os.path.join(glob.escape(self.root), pattern)):
                 with contextlib.suppress(OSError):
-                    p.unlink()
+                    os.unlink(p)
 
     def load(self, task: str) -> Record | None:
         state_path, _ = self._paths(task)
         try:
-            text = state_path.read_bytes()
+            with open(state_path, "rb") as f:
+                text = f.read()
         except OSError:
             return None
         try:
@@ -59,10 +63,11 @@ class StateStore:
                     isinstance(v, int) for v in (record.size, record.mtime_ns, record.ino)):
                 raise ValueError("not a state record")
         except (ValueError, TypeError):
-            aside = state_path.with_name(state_path.name + ".corrupt")
+            aside = state_path + ".corrupt"
             with contextlib.suppress(OSError):
                 os.replace(state_path, aside)
-            warn(f"{state_path}: unreadable build state, set aside as {aside.name}; "
+            warn(f"{state_path}: unreadable build state, set aside as "
+                 f"{os.path.basename(aside)}; "
                  f"{task} will be rebuilt")
             return None
         return record
@@ -85,7 +90,7 @@ class StateStore:
                material: dict[str, object] | None = None,
                frame: dict[str, object] | None = None) -> Record:
         state_path, material_path = self._paths(task)
-        self.root.mkdir(parents=True, exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)
         if material is not None:
             _write(material_path, json.dumps(material, sort_keys=True))
         rec = Record(key, st.st_size, st.st_mtime_ns, st.st_ino, sha256, False, frame or {})
@@ -103,12 +108,13 @@ class StateStore:
     def forget(self, task: str) -> None:
         for p in self._paths(task):
             with contextlib.suppress(OSError):
-                p.unlink()
+                os.unlink(p)
 
     def previous_material(self, task: str) -> dict[str, object] | None:
         _, material_path = self._paths(task)
         try:
-            data = json.loads(material_path.read_text())
+            with open(material_path, "rb") as f:
+                data = json.loads(f.read())
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
@@ -118,8 +124,9 @@ def _safe(task: str) -> str:
     return task.replace("/", "_").replace(":", "__")
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write(path: str, text: str) -> None:
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)

@@ -9,16 +9,19 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dfsbuild.engine.cache import BadEntry
 from dfsbuild.engine.progress import Progress
-from dfsbuild.engine.remote import Remote, RemoteMiss
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
 from dfsbuild.fileio.digest import sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
+
+if TYPE_CHECKING:                # http.client and ssl only when a remote cache is used
+    from dfsbuild.engine.remote import Remote
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
 
@@ -90,6 +93,8 @@ def _fetch(job: Job, settings: Settings, remote: Remote,
            progress: Progress) -> tuple[Record | None, str]:
     """From the remote cache, checked, into the output and the local cache; (None, why) on
     any remote problem ("" for a plain miss)."""
+    from dfsbuild.engine.remote import RemoteMiss
+
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
         try:
@@ -110,6 +115,8 @@ def _fetch(job: Job, settings: Settings, remote: Remote,
 
 def _upload(job: Job, remote: Remote, record: Record) -> str:
     """The built output to the remote cache; the problem, if any (never a failure)."""
+    from dfsbuild.engine.remote import RemoteMiss
+
     assert record.sha256 is not None
     try:
         fd = os.open(job.output, os.O_RDONLY | os.O_CLOEXEC)

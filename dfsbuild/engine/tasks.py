@@ -86,6 +86,9 @@ def doit_config(settings: Settings | None = None) -> dict[str, Any]:
         "backend": "sqlite3",
         "reporter": type("BoundReporter", (Reporter,), {"settings": s}),
         "verbosity": 2,
+        # doit's own default is the sys.stdout of when doit was imported; a program that
+        # builds more than once (a test, an IDE) may have another one now.
+        "outfile": sys.stdout,
     }
 
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
 from dfsbuild.errors import FormatError
-from dfsbuild.fileio.sink import Sink
-from dfsbuild.fileio.source import ByteSource
 from dfsbuild.layout.model import ImageSpec
 from dfsbuild.layout.settings import Context, Setting, build_options, read_settings
 from dfsbuild.layout.table import Table
 from dfsbuild.trees.fstree import FsNode, manifest
 from dfsbuild.trees.walk import TreeEntry
+
+if TYPE_CHECKING:                 # the writing and reading halves, imported when used
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
 
 # Which content keys a type takes: a host tree, single files, exclude patterns, special files.
 TREE, FILES, EXCLUDE, DEVICES, DIRS = "tree", "files", "exclude", "devices", "dirs"
@@ -118,6 +120,8 @@ class FsUpdater(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """Something wrong but readable in an image: where (a byte offset or an index) and what."""
+
     offset: int
     message: str
 

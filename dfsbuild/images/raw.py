@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dfsbuild.fileio.sink import Sink
 from dfsbuild.images.base import ImageJob, ImageType, PlannedImage
 from dfsbuild.layout.settings import Setting, p_host_path
+
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
 
 
 @dataclass(frozen=True, slots=True)
 class RawOptions:
+    """The settings of a ``type = "raw"`` image."""
+
     file: str                 # host path (absolute)
 
 
 @dataclass(frozen=True, slots=True)
 class RawPlan:
+    """A raw image: the host file copied as it is, and its size."""
+
     source: str
     size_bytes: int
 

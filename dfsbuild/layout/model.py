@@ -113,6 +113,8 @@ class DiskSpec:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
+    """One layout file: its images (dependency order decided by planning) and its disk."""
+
     path: str                  # the layout file as given
     name: str                  # file stem: names the build subdirectory and the doit tasks
     schema: int

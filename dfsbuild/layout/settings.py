@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -196,6 +195,8 @@ def p_output(value: object, ctx: Context) -> str:
 
 
 def p_guid(value: object, ctx: Context) -> str:
+    import uuid
+
     if isinstance(value, str):
         try:
             return str(uuid.UUID(value)).upper()

@@ -21,6 +21,8 @@ _DECIMAL_MODE = re.compile(r"(?<![\w-])mode\s*=\s*([1-7][0-7]{2,3})(?![\w.])")
 
 @dataclass(frozen=True, slots=True)
 class LayoutWarning:
+    """A valid but surprising setting: file, key, what happens, and a hint."""
+
     file: str
     key: str             # dotted key, or "line N" where only the text tells
     message: str

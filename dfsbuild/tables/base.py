@@ -40,6 +40,8 @@ class DiskJob:
 
 @dataclass(slots=True)
 class PlacedPartition:
+    """A partition of the layout with its sectors and number decided."""
+
     number: int                  # MBR: 1-4 primary, 5.. logical; GPT/eMBR: entry index + 1
     name: str
     image: str | None
@@ -131,6 +133,8 @@ class DiskLayout:
 
 @dataclass(slots=True)
 class DiskPartition:
+    """One partition as a table read from bytes describes it."""
+
     number: int
     start_lba: int
     size_sectors: int
@@ -150,6 +154,8 @@ _NUMBER = re.compile(r"[0-9]+")
 
 @dataclass(slots=True)
 class DiskTable:
+    """A partition table read from a disk image."""
+
     label: str                   # dos | gpt | embr (sfdisk's names)
     id: str
     sector_size: int

@@ -12,6 +12,8 @@ from dfsbuild.tables.base import DiskJob, DiskLayout, TableKind
 
 @dataclass(frozen=True, slots=True)
 class NoneOptions:
+    """The disk settings of ``table = "none"``."""
+
     image: str
 
 

@@ -11,10 +11,9 @@ import hashlib
 import json
 import os
 import time
-from pathlib import Path
 
 CHUNK = 1 << 20
-_RACY_NS = 2_000_000_000
+RACY_NS = 2_000_000_000       # younger inputs may still change within one timestamp
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -34,18 +33,18 @@ class DigestCache:
 
     VERSION = 1
 
-    def __init__(self, path: Path | None, hashing: bool = True) -> None:
+    def __init__(self, path: str | None, hashing: bool = True) -> None:
         self.path = path
         self.hashing = hashing
         self._entries: dict[str, list[object]] = {}
         self._dirty = False
         self._now_ns = time.time_ns()
-        if path is not None:
-            self._load(path)
+        self._loaded = path is None         # read on first use: a memoised key needs none
 
-    def _load(self, path: Path) -> None:
+    def _load(self, path: str) -> None:
         try:
-            data = json.loads(path.read_text())
+            with open(path, "rb") as f:
+                data = json.loads(f.read())
         except (OSError, ValueError):
             return
         if isinstance(data, dict) and data.get("version") == self.VERSION:
@@ -57,12 +56,16 @@ class DigestCache:
         """Digest of the regular file ``path`` whose lstat result is ``st``."""
         if not self.hashing:
             return ""
+        if not self._loaded:
+            assert self.path is not None
+            self._load(self.path)
+            self._loaded = True
         stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
         cached = self._entries.get(path)
         if cached is not None and cached[:4] == stamp:
             return str(cached[4])
         value = file_digest(path)
-        if self._now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        if self._now_ns - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
             self._entries[path] = [*stamp, value]
             self._dirty = True
         return value
@@ -70,8 +73,10 @@ class DigestCache:
     def save(self) -> None:
         if self.path is None or not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": self.VERSION, "entries": self._entries}))
+        head, name = os.path.split(self.path)
+        os.makedirs(head, exist_ok=True)
+        tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"version": self.VERSION, "entries": self._entries}))
         os.replace(tmp, self.path)
         self._dirty = False

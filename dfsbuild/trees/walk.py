@@ -6,6 +6,7 @@ result does not depend on the host filesystem's directory order.
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 from collections.abc import Iterator
@@ -76,7 +77,14 @@ def scan_tree(
 
 def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache,
           max_file: int | None) -> Iterator[TreeEntry]:
-    """Pre-order with an explicit stack, so a tree of any depth can be scanned."""
+    for child, relpath in _children(path, rel, exclude):
+        yield describe(child.path, relpath, cache, max_file)
+
+
+def _children(path: str, rel: str,
+              exclude: tuple[str, ...]) -> Iterator[tuple[os.DirEntry[str], str]]:
+    """(entry, relpath) in pre-order, excluded names left out, with an explicit stack: a
+    tree of any depth can be walked."""
     stack: list[Iterator[os.DirEntry[str]]] = [_sorted_children(path)]
     prefixes = [rel]
     while stack:
@@ -89,11 +97,38 @@ def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache,
         relpath = f"{prefix}/{child.name}" if prefix else child.name
         if exclude and matches(exclude, child.name, relpath):
             continue
-        entry = describe(child.path, relpath, cache, max_file)
-        yield entry
-        if entry.kind == "dir":
+        yield child, relpath
+        if child.is_dir(follow_symlinks=False):
             stack.append(_sorted_children(child.path))
             prefixes.append(relpath)
+
+
+def stat_lines(root: str, exclude: tuple[str, ...] = ()) -> tuple[list[str], int]:
+    """What identifies the tree's present state without reading a file: one line per object
+    (path, mode, size, mtime, ctime, inode, device numbers), as git's index identifies a
+    work tree; and the newest mtime or ctime seen (ns), for the racy-stat rule. Any fixed
+    order will do (no byte-order sort), so this is the scan's loop at its leanest. OSError
+    when the tree cannot be walked (the full scan then says why)."""
+    st = os.stat(root)
+    lines = [f"\0{st.st_mode}"]
+    newest = 0
+    pending = [(root, "")]
+    by_name = operator.attrgetter("name")
+    while pending:
+        path, prefix = pending.pop()
+        with os.scandir(path) as it:
+            children = sorted(it, key=by_name)
+        for child in children:
+            relpath = prefix + child.name
+            if exclude and matches(exclude, child.name, relpath):
+                continue
+            st = child.stat(follow_symlinks=False)
+            lines.append(f"{relpath}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                         f"{st.st_ctime_ns}\0{st.st_ino}\0{st.st_rdev}")
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+            if stat.S_ISDIR(st.st_mode):
+                pending.append((child.path, relpath + "/"))
+    return lines, newest
 
 
 def _sorted_children(path: str) -> Iterator[os.DirEntry[str]]:

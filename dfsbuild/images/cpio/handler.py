@@ -1,11 +1,11 @@
-"""``type = "cpio"``: a newc archive (an initramfs), as the registry sees it."""
+"""``type = "cpio"``: a newc archive (an initramfs), as the registry sees it. The format
+modules are imported when a method needs them: loading and keying a layout never does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dfsbuild.fileio.sink import Sink
-from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import (
     DEVICES,
     DIRS,
@@ -16,14 +16,19 @@ from dfsbuild.images.base import (
     ImageType,
     PlannedImage,
 )
-from dfsbuild.images.cpio.read import CpioReader, looks_like_cpio
-from dfsbuild.images.cpio.write import CpioPlan, plan_cpio, write_cpio
 from dfsbuild.layout.settings import Setting, p_choice
 from dfsbuild.trees.fstree import manifest
+
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
+    from dfsbuild.images.cpio.read import CpioReader
 
 
 @dataclass(frozen=True, slots=True)
 class CpioOptions:
+    """The settings of a ``type = "cpio"`` image."""
+
     compress: str
 
 
@@ -45,6 +50,8 @@ class CpioType(ImageType):
         return [*rows, ["cpio:time", job.time]]
 
     def plan(self, job: ImageJob) -> PlannedImage:
+        from dfsbuild.images.cpio.write import plan_cpio
+
         assert job.root is not None
         opts: CpioOptions = job.spec.options
         plan = plan_cpio(job.root, job.time, opts.compress, job.where)
@@ -52,13 +59,18 @@ class CpioType(ImageType):
                             {"uncompressed": plan.raw_size})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
-        plan: CpioPlan = planned.data
-        write_cpio(plan, out)
+        from dfsbuild.images.cpio.write import write_cpio
+
+        write_cpio(planned.data, out)
 
     def probe(self, head: bytes) -> bool:
+        from dfsbuild.images.cpio.records import looks_like_cpio
+
         return looks_like_cpio(head)
 
     def reader(self, src: ByteSource) -> CpioReader:
+        from dfsbuild.images.cpio.read import CpioReader
+
         return CpioReader(src)
 
 

@@ -6,8 +6,6 @@ here: it is a problem, and the first is listed."""
 
 from __future__ import annotations
 
-import lzma
-import zlib
 from collections.abc import Iterator
 
 from dfsbuild.errors import FormatError
@@ -16,8 +14,6 @@ from dfsbuild.images.base import FsEntry, FsReader, Problem
 from dfsbuild.images.cpio.records import (
     GZIP_MAGIC,
     HEADER,
-    MAGIC,
-    MAGIC_CRC,
     TRAILER,
     XZ_MAGIC,
     CpioHeader,
@@ -32,19 +28,6 @@ MAX_MEMBERS = 1 << 22
 MAX_UNPACKED = 16 << 30         # decompressed bytes of one image, all its members together
 KINDS = {0o040000: "dir", 0o100000: "file", 0o120000: "symlink", 0o020000: "char",
          0o060000: "block", 0o010000: "fifo", 0o140000: "socket"}
-
-
-def looks_like_cpio(head: bytes) -> bool:
-    if head[:6] in (MAGIC, MAGIC_CRC):
-        return True
-    try:
-        if head[:2] == GZIP_MAGIC:
-            return zlib.decompressobj(31).decompress(head, 6)[:6] in (MAGIC, MAGIC_CRC)
-        if head[:6] == XZ_MAGIC:
-            return lzma.LZMADecompressor().decompress(head, 6)[:6] in (MAGIC, MAGIC_CRC)
-    except (zlib.error, lzma.LZMAError, EOFError):
-        return False
-    return False
 
 
 Data = ByteSource | Unpacked     # where a member's bytes are: the image, or a stream in it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import lzma
+import zlib
 from dataclasses import dataclass
 
 from dfsbuild.errors import FormatError
@@ -62,3 +64,16 @@ class CpioHeader:
          check) = values
         return cls(ino, mode, uid, gid, nlink, mtime, size, dmaj, dmin, rmaj, rmin, namesize,
                    check, magic)
+
+
+def looks_like_cpio(head: bytes) -> bool:
+    if head[:6] in (MAGIC, MAGIC_CRC):
+        return True
+    try:
+        if head[:2] == GZIP_MAGIC:
+            return zlib.decompressobj(31).decompress(head, 6)[:6] in (MAGIC, MAGIC_CRC)
+        if head[:6] == XZ_MAGIC:
+            return lzma.LZMADecompressor().decompress(head, 6)[:6] in (MAGIC, MAGIC_CRC)
+    except (zlib.error, lzma.LZMAError, EOFError):
+        return False
+    return False

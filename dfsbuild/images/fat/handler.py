@@ -1,5 +1,6 @@
 """``type = "fat"``: settings, planning, the reader and the placement fix-up, as the registry
-sees them."""
+sees them. The format modules are imported when a method needs them: loading and keying a
+layout never does."""
 
 from __future__ import annotations
 
@@ -7,18 +8,11 @@ import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 
 from dfsbuild.errors import CapacityError
-from dfsbuild.fileio.digest import sha256_path
-from dfsbuild.fileio.sink import Sink
-from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
 from dfsbuild.images.base import DIRS, EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
-from dfsbuild.images.fat.geometry import Wanted
-from dfsbuild.images.fat.read import FatReader, looks_like_fat
-from dfsbuild.images.fat.update import FatUpdater
-from dfsbuild.images.fat.write import FatPlan, FatSettings, plan_fat, write_fat
 from dfsbuild.layout.settings import (
     Context,
     Setting,
@@ -32,11 +26,20 @@ from dfsbuild.layout.table import describe
 from dfsbuild.trees.fstree import manifest
 from dfsbuild.units import is_power_of_two
 
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
+    from dfsbuild.images.fat.read import FatReader
+    from dfsbuild.images.fat.update import FatUpdater
+    from dfsbuild.images.fat.write import FatSettings
+
 LABEL_REFUSED = set('*?.,;:/\\|+=<>[]"')
 
 
 @dataclass(frozen=True, slots=True)
 class FatOptions:
+    """The settings of a ``type = "fat"`` image (None: chosen as mkfs.fat would)."""
+
     size: int | None
     fat: int | None
     cluster_size: int | None
@@ -170,6 +173,9 @@ class FatType(ImageType):
         return [*rows, ["fat:time", job.time], ["fat:seed", job.seed], ["fat:order", order]]
 
     def fat_settings(self, job: ImageJob) -> FatSettings:
+        from dfsbuild.images.fat.geometry import Wanted
+        from dfsbuild.images.fat.write import FatSettings
+
         opts: FatOptions = job.spec.options
         label = opts.label.encode("cp850").ljust(11) if opts.label else None
         serial = opts.serial if opts.serial is not None else derive_u32(
@@ -184,6 +190,8 @@ class FatType(ImageType):
                            tuple(f.dest for f in job.spec.contents.files), job.time)
 
     def plan(self, job: ImageJob) -> PlannedImage:
+        from dfsbuild.images.fat.write import plan_fat
+
         assert job.root is not None
         plan = plan_fat(job.root, self.fat_settings(job), job.where)
         g = plan.geometry
@@ -192,11 +200,15 @@ class FatType(ImageType):
             "free_clusters": g.clusters - plan.used})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
-        plan: FatPlan = planned.data
-        write_fat(plan, out, sha256_path)
+        from dfsbuild.fileio.digest import sha256_path
+        from dfsbuild.images.fat.write import write_fat
+
+        write_fat(planned.data, out, sha256_path)
 
     def placed(self, options: FatOptions, read: Callable[[int, int], bytes],
                start_bytes: int) -> list[tuple[int, bytes]]:
+        from dfsbuild.images.fat.records import looks_like_fat
+
         if options.hidden_sectors is not None:
             return []
         head = read(0, 512)
@@ -214,12 +226,18 @@ class FatType(ImageType):
         return fixes
 
     def probe(self, head: bytes) -> bool:
+        from dfsbuild.images.fat.records import looks_like_fat
+
         return looks_like_fat(head)
 
     def reader(self, src: ByteSource) -> FatReader:
+        from dfsbuild.images.fat.read import FatReader
+
         return FatReader(src)
 
     def updater(self, f: BinaryIO, src: ByteSource, where: str) -> FatUpdater:
+        from dfsbuild.images.fat.update import FatUpdater
+
         return FatUpdater(f, src, where)
 
 

@@ -5,7 +5,6 @@ Problem with its byte offset; what cannot be read is a FormatError."""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,26 +30,12 @@ from dfsbuild.images.fat.records import (
     fat_type,
     lfn_checksum,
     lfn_part,
+    looks_like_fat,
     read_entry,
 )
 
 CHUNK = 1 << 20
 MAX_DIR_ENTRIES = 65536 * 2        # entries one directory may have (FAT allows 65536)
-
-
-def looks_like_fat(head: bytes) -> bool:
-    """A FAT boot sector as the kernel's msdos parser and blkid check it: a jump, a
-    power-of-two sector size of 512..4096, a power-of-two cluster, reserved sectors, one or
-    two FATs and a valid media byte."""
-    if len(head) < 512 or head[510:512] != b"\x55\xaa" or head[0] not in (0xEB, 0xE9):
-        return False
-    if head[3:11] in (b"EXFAT   ", b"NTFS    "):
-        return False
-    bytes_per_sector, per_cluster, reserved, fats = struct.unpack_from("<HBHB", head, 11)
-    media = head[21]
-    return (bytes_per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
-            and not per_cluster & (per_cluster - 1) and reserved != 0 and fats in (1, 2)
-            and (media == 0xF0 or media >= 0xF8))
 
 
 @dataclass(frozen=True, slots=True)

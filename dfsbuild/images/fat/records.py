@@ -273,3 +273,18 @@ def write_entry(fat: bytearray, bits: int, n: int, value: int) -> None:
         else:
             fat[at] = value & 0xFF
             fat[at + 1] = (fat[at + 1] & 0xF0) | ((value >> 8) & 0x0F)
+
+
+def looks_like_fat(head: bytes) -> bool:
+    """A FAT boot sector as the kernel's msdos parser and blkid check it: a jump, a
+    power-of-two sector size of 512..4096, a power-of-two cluster, reserved sectors, one or
+    two FATs and a valid media byte."""
+    if len(head) < 512 or head[510:512] != b"\x55\xaa" or head[0] not in (0xEB, 0xE9):
+        return False
+    if head[3:11] in (b"EXFAT   ", b"NTFS    "):
+        return False
+    bytes_per_sector, per_cluster, reserved, fats = struct.unpack_from("<HBHB", head, 11)
+    media = head[21]
+    return (bytes_per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
+            and not per_cluster & (per_cluster - 1) and reserved != 0 and fats in (1, 2)
+            and (media == 0xF0 or media >= 0xF8))

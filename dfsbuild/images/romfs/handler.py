@@ -1,12 +1,12 @@
-"""``type = "romfs"``: settings, planning and the reader, as the registry sees them."""
+"""``type = "romfs"``: settings, planning and the reader, as the registry sees them. The
+format modules are imported when a method needs them: loading and keying a layout never
+does."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from dfsbuild.fileio.sink import Sink
-from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import (
     DEVICES,
     DIRS,
@@ -17,21 +17,27 @@ from dfsbuild.images.base import (
     ImageType,
     PlannedImage,
 )
-from dfsbuild.images.romfs.read import RomfsReader
-from dfsbuild.images.romfs.records import MAGIC, MAX_NAME
-from dfsbuild.images.romfs.write import plan_romfs, write_romfs
 from dfsbuild.layout.model import ImageSpec
 from dfsbuild.layout.settings import Context, Setting, p_align16
 from dfsbuild.layout.table import describe
 
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
+    from dfsbuild.images.romfs.read import RomfsReader
+
 
 @dataclass(frozen=True, slots=True)
 class RomfsOptions:
+    """The settings of a ``type = "romfs"`` image."""
+
     volume: str
     align: int               # data of regular files starts on this boundary (genromfs -a)
 
 
 def _volume(value: object, ctx: Context) -> str:
+    from dfsbuild.images.romfs.records import MAX_NAME
+
     if not isinstance(value, str):
         raise ValueError(f"expected a string, found {describe(value)}")
     size = len(value.encode("utf-8", "surrogateescape"))
@@ -82,6 +88,8 @@ class RomfsType(ImageType):
         return found
 
     def plan(self, job: ImageJob) -> PlannedImage:
+        from dfsbuild.images.romfs.write import plan_romfs
+
         assert job.root is not None
         opts: RomfsOptions = job.spec.options
         plan = plan_romfs(job.root, opts.volume, opts.align, job.where)
@@ -90,12 +98,18 @@ class RomfsType(ImageType):
                             {"full_size": plan.full_size})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
+        from dfsbuild.images.romfs.write import write_romfs
+
         write_romfs(planned.data, out)
 
     def probe(self, head: bytes) -> bool:
+        from dfsbuild.images.romfs.records import MAGIC
+
         return head[:8] == MAGIC
 
     def reader(self, src: ByteSource) -> RomfsReader:
+        from dfsbuild.images.romfs.read import RomfsReader
+
         return RomfsReader(src)
 
 

@@ -1,30 +1,30 @@
-"""``type = "trivialfs"``: settings, planning and the reader, as the registry sees them."""
+"""``type = "trivialfs"``: settings, planning and the reader, as the registry sees them. The
+format modules are imported when a method needs them: loading and keying a layout never
+does."""
 
 from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dfsbuild.fileio.sink import Sink
-from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_uuid
 from dfsbuild.images.base import EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
-from dfsbuild.images.trivialfs.read import PROBE, TrivialReader
-from dfsbuild.images.trivialfs.records import LABEL_MAX
-from dfsbuild.images.trivialfs.write import (
-    TrivialPlan,
-    TrivialSettings,
-    plan_trivialfs,
-    write_trivialfs,
-)
 from dfsbuild.layout.settings import Context, Setting, p_choice, p_size, p_str
 from dfsbuild.layout.table import describe
 from dfsbuild.trees.fstree import manifest
 from dfsbuild.units import is_power_of_two
 
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
+    from dfsbuild.images.trivialfs.read import TrivialReader
+
 
 @dataclass(frozen=True, slots=True)
 class TrivialOptions:
+    """The settings of a ``type = "trivialfs"`` image."""
+
     uuid: str | None
     label: str
     align: int
@@ -42,6 +42,8 @@ def _uuid(value: object, ctx: Context) -> str:
 
 
 def _label(value: object, ctx: Context) -> str:
+    from dfsbuild.images.trivialfs.records import LABEL_MAX
+
     text = p_str(value, ctx)
     if len(text.encode("utf-8")) > LABEL_MAX or "\0" in text:
         raise ValueError(f"{text!r}: the ext2 label holds at most {LABEL_MAX} bytes, no NUL")
@@ -82,6 +84,8 @@ class TrivialType(ImageType):
                 ["trivialfs:reserve", reserves]]
 
     def plan(self, job: ImageJob) -> PlannedImage:
+        from dfsbuild.images.trivialfs.write import TrivialSettings, plan_trivialfs
+
         assert job.root is not None
         opts: TrivialOptions = job.spec.options
         volume = opts.uuid or str(derive_uuid(job.seed, f"trivialfs:{job.spec.name}"))
@@ -95,13 +99,18 @@ class TrivialType(ImageType):
             "data_start": plan.data_start})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
-        plan: TrivialPlan = planned.data
-        write_trivialfs(plan, out)
+        from dfsbuild.images.trivialfs.write import write_trivialfs
+
+        write_trivialfs(planned.data, out)
 
     def probe(self, head: bytes) -> bool:
-        return head.startswith(PROBE)
+        from dfsbuild.images.trivialfs.records import MAGIC
+
+        return head.startswith(MAGIC)
 
     def reader(self, src: ByteSource) -> TrivialReader:
+        from dfsbuild.images.trivialfs.read import TrivialReader
+
         return TrivialReader(src)
 
 

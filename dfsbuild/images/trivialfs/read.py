@@ -23,7 +23,6 @@ from dfsbuild.images.trivialfs.records import (
 
 FMT = "trivialfs"
 CHUNK = 1 << 20
-PROBE = b"TrivialFS=80a29844-f5e3-11e3-b1c1-b827eb896db5\n"
 
 
 class TrivialReader(FsReader):

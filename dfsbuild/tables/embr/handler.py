@@ -13,7 +13,6 @@ from dfsbuild.layout.settings import Context, Setting, p_bool, p_host_path, p_in
 from dfsbuild.layout.table import Table
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.embr import records as embr
-from dfsbuild.tables.embr.read import detect_embr, read_embr
 from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
 
 MAX_BOOT_CODE = 0xFFFF * 4096      # sect_offset is 16-bit: the code cannot reach further
@@ -21,6 +20,8 @@ MAX_BOOT_CODE = 0xFFFF * 4096      # sect_offset is 16-bit: the code cannot reac
 
 @dataclass(frozen=True, slots=True)
 class EmbrOptions(PartitionedOptions):
+    """The disk settings of ``table = "embr"``."""
+
     boot_code: str | None        # host file for the sectors from LBA 1
     boot_delay: int
     legacy_boot: bool
@@ -29,6 +30,8 @@ class EmbrOptions(PartitionedOptions):
 
 @dataclass(frozen=True, slots=True)
 class EmbrPartitionOptions:
+    """The partition settings of an eMBR disk."""
+
     hidden: bool
     os_signature: int
 
@@ -127,9 +130,13 @@ class EmbrKind(TableKind):
         return layout
 
     def detect(self, src: ByteSource) -> bool:
+        from dfsbuild.tables.embr.read import detect_embr
+
         return detect_embr(src)
 
     def read(self, src: ByteSource, sector_size: int | None) -> DiskTable:
+        from dfsbuild.tables.embr.read import read_embr
+
         return read_embr(src, sector_size)
 
 

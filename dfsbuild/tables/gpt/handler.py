@@ -16,7 +16,6 @@ from dfsbuild.layout.table import Table
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.gpt import records as gpt
-from dfsbuild.tables.gpt.read import detect_gpt, read_gpt
 from dfsbuild.tables.mbr.records import MbrEntry
 from dfsbuild.tables.place import (
     BOOT_CODE,
@@ -48,6 +47,8 @@ def _mbr_type(value: object, ctx: Context) -> int:
 
 @dataclass(frozen=True, slots=True)
 class GptOptions(PartitionedOptions):
+    """The disk settings of ``table = "gpt"``."""
+
     guid: str | None             # None: derived from the seed
     boot_code: str | None        # host file for the protective MBR's bytes 0..439
     gpt_entries_lba: int         # where the primary entry array starts
@@ -56,6 +57,8 @@ class GptOptions(PartitionedOptions):
 
 @dataclass(frozen=True, slots=True)
 class GptPartitionOptions:
+    """The partition settings of a GPT disk."""
+
     type: str
     bootable: bool
     uuid: str | None
@@ -161,9 +164,13 @@ class GptKind(TableKind):
         return layout
 
     def detect(self, src: ByteSource) -> bool:
+        from dfsbuild.tables.gpt.read import detect_gpt
+
         return detect_gpt(src)
 
     def read(self, src: ByteSource, sector_size: int | None) -> DiskTable:
+        from dfsbuild.tables.gpt.read import read_gpt
+
         return read_gpt(src, sector_size)
 
 

@@ -25,6 +25,8 @@ NAME_UNITS = 36
 
 @dataclass(frozen=True, slots=True)
 class GptHeader:
+    """The GPT header (UEFI 2.10 §5.3.2), 92 bytes at the start of its sector."""
+
     my_lba: int
     alternate_lba: int
     first_usable_lba: int
@@ -102,6 +104,8 @@ assert GptHeader.FORMAT.size == HEADER_SIZE
 
 @dataclass(frozen=True, slots=True)
 class GptEntry:
+    """One GPT partition entry (UEFI 2.10 §5.3.3), 128 bytes on disk."""
+
     type_guid: uuid.UUID
     unique_guid: uuid.UUID
     first_lba: int

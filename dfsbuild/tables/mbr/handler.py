@@ -15,8 +15,6 @@ from dfsbuild.layout.settings import Context, Setting, p_bool
 from dfsbuild.layout.table import describe
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
-from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
-from dfsbuild.tables.mbr.read import detect_mbr, read_mbr
 from dfsbuild.tables.mbr.records import MAX_U32, MAX_U48, MbrEntry, pack_sector
 from dfsbuild.tables.place import (
     BOOT_CODE,
@@ -49,6 +47,8 @@ def _mbr_type(value: object, ctx: Context) -> int:
 
 @dataclass(frozen=True, slots=True)
 class MbrOptions(PartitionedOptions):
+    """The disk settings of ``table = "mbr"``."""
+
     disk_id: int | None          # None: derived from the seed
     lba48: bool
     boot_code: str | None        # host file for bytes 0..439
@@ -56,6 +56,8 @@ class MbrOptions(PartitionedOptions):
 
 @dataclass(frozen=True, slots=True)
 class MbrPartitionOptions:
+    """The partition settings of an MBR disk."""
+
     type: int
     bootable: bool
     logical: bool
@@ -119,9 +121,13 @@ class MbrKind(TableKind):
         return layout
 
     def detect(self, src: ByteSource) -> bool:
+        from dfsbuild.tables.mbr.read import detect_mbr
+
         return detect_mbr(src)
 
     def read(self, src: ByteSource, sector_size: int | None) -> DiskTable:
+        from dfsbuild.tables.mbr.read import read_mbr
+
         return read_mbr(src, sector_size or 512)
 
 
@@ -168,6 +174,8 @@ def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, in
 
 def _structures(layout: DiskLayout, disk_id: int, extended: tuple[int, int, int] | None,
                 lba48: bool, code: bytes = b"") -> list[tuple[int, bytes]]:
+    from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
+
     slots: dict[int, MbrEntry] = {}
     logicals = []
     for p in layout.partitions:
