@@ -16,7 +16,7 @@ Cases (targets from the engine issue):
   assemble  the disk output removed: it is assembled from the unchanged images (the images
             are not rebuilt), vs `genimage` alone (target ratio <= 1.0)
 
-Not a test: machines are noisy, so nothing here fails on a number.
+Figures are medians. Not a test: machines are noisy, so nothing here fails on a number.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,13 +46,14 @@ def run(cmd: list[str], cwd: Path | None = None) -> None:
 
 
 def best(runs: int, prepare: Callable[[], None], cmd: Callable[[], None]) -> float:
+    """The median of ``runs`` timed runs, each after ``prepare`` (not timed)."""
     times = []
     for _ in range(runs):
         prepare()
         start = time.perf_counter()
         cmd()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
 
 
 def layout(disk_id: int) -> str:
@@ -122,8 +124,8 @@ def main() -> int:
         git = [str(tools["git"]), f"--git-dir={work / 'tree.git'}", f"--work-tree={work / 'tree'}"]
         run([*git, "init", "-q"])
         run([*git, "add", "-A"])
-        # Inputs younger than 2 s are hashed on every run (the racy-stat rule); real inputs
-        # are older than that when anyone rebuilds, so let these age.
+        # Inputs younger than 2 s are hashed on every run and their keys not remembered (the
+        # racy-stat rule); real inputs are older than that when anyone rebuilds.
         time.sleep(2.1)
         (work / "layouts").mkdir(exist_ok=True)
         (work / "layouts" / "board.toml").write_text(layout(1))

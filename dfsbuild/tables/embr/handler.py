@@ -12,7 +12,6 @@ from dfsbuild.layout.model import DiskSpec
 from dfsbuild.layout.settings import Context, Setting, p_bool, p_host_path, p_int_range
 from dfsbuild.layout.table import Table
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
-from dfsbuild.tables.embr import records as embr
 from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
 
 MAX_BOOT_CODE = 0xFFFF * 4096      # sect_offset is 16-bit: the code cannot reach further
@@ -38,6 +37,8 @@ class EmbrPartitionOptions:
 
 def check_boot_code(code: bytes, file: str) -> None:
     """Boot code for the sectors from LBA 1 must leave the signature block to dfsbuild."""
+    from dfsbuild.tables.embr import records as embr
+
     area = code[embr.SIG_BLOCK_OFFSET:0x200]
     if area.strip(b"\0") and area[:8] != embr.SIG_BLOCK:
         raise LayoutError(file, "disk.boot-code", f"bytes 0x1f2..0x1ff of the boot code hold "
@@ -70,6 +71,8 @@ class EmbrKind(TableKind):
     )
 
     def load_partition(self, table: Table, ctx: Context, name: str) -> Any:
+        from dfsbuild.tables.embr import records as embr
+
         if table.has("type"):
             raise table.error("type", "eMBR entries have no type field; use os-signature")
         opts = super().load_partition(table, ctx, name)
@@ -90,6 +93,8 @@ class EmbrKind(TableKind):
         return (opts.boot_code,) if opts.boot_code is not None else ()
 
     def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+        from dfsbuild.tables.embr import records as embr
+
         opts: EmbrOptions = spec.options
         ss = opts.sector_size
         code = b""

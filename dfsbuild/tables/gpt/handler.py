@@ -16,7 +16,6 @@ from dfsbuild.layout.table import Table
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.gpt import records as gpt
-from dfsbuild.tables.mbr.records import MbrEntry
 from dfsbuild.tables.place import (
     BOOT_CODE,
     PARTITIONED_SETTINGS,
@@ -134,6 +133,8 @@ class GptKind(TableKind):
         return (opts.boot_code,) if opts.boot_code is not None else ()
 
     def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+        from dfsbuild.tables.mbr.records import MbrEntry
+
         opts: GptOptions = spec.options
         code = mbr_boot_code(opts.boot_code, job)
         ss = opts.sector_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.fileio.source import ByteSource
@@ -15,7 +15,6 @@ from dfsbuild.layout.settings import Context, Setting, p_bool
 from dfsbuild.layout.table import describe
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
-from dfsbuild.tables.mbr.records import MAX_U32, MAX_U48, MbrEntry, pack_sector
 from dfsbuild.tables.place import (
     BOOT_CODE,
     PARTITIONED_SETTINGS,
@@ -25,8 +24,13 @@ from dfsbuild.tables.place import (
     place,
 )
 
+if TYPE_CHECKING:                 # the records are imported when a disk is planned
+    from dfsbuild.tables.mbr.records import MbrEntry
+
 
 def _disk_id(value: object, ctx: Context) -> int:
+    from dfsbuild.tables.mbr.records import MAX_U32
+
     if isinstance(value, str) and re.fullmatch(r"0x[0-9A-Fa-f]{1,8}", value):
         return int(value, 16)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_U32:
@@ -132,6 +136,8 @@ class MbrKind(TableKind):
 
 
 def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, int] | None:
+    from dfsbuild.tables.mbr.records import MAX_U32, MAX_U48
+
     """Slots 1-4 for primaries and the extended partition, 5.. for logicals."""
     opts: MbrOptions = spec.options
     slot = 0
@@ -175,6 +181,7 @@ def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, in
 def _structures(layout: DiskLayout, disk_id: int, extended: tuple[int, int, int] | None,
                 lba48: bool, code: bytes = b"") -> list[tuple[int, bytes]]:
     from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
+    from dfsbuild.tables.mbr.records import MAX_U32, MbrEntry, pack_sector
 
     slots: dict[int, MbrEntry] = {}
     logicals = []
