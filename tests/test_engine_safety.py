@@ -21,8 +21,9 @@ from dfsbuild.engine.jobs import disk_job, image_job
 from dfsbuild.engine.lock import BuildLock
 from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.settings import Settings
-from dfsbuild.engine.step import produce
+from dfsbuild.engine.step import Reuse, produce
 from dfsbuild.errors import InputError
+from dfsbuild.fileio.sink import Extent
 from tests.conftest import IN_CI, ROOT, run_cli
 from tests.engine_project import build, outputs
 
@@ -48,13 +49,15 @@ def test_an_input_rewritten_during_the_write_never_reaches_the_cache(
     (lp,) = plan_project(["layouts"], settings)
     plan = lp.images["other"]
     job = image_job(plan, lp)
-    write = job.write
+    rewrite = job.rewrite
+    assert rewrite is not None
 
-    def write_then_edit(fd: int) -> None:
-        write(fd)     # the old content is in the image now; the file changes, same size
-        victim.write_text(victim.read_text().upper())
+    def write_then_edit(fd: int, reuse: Reuse | None) -> list[Extent]:
+        extents = rewrite(fd, reuse)   # the old content is in the image now; the file
+        victim.write_text(victim.read_text().upper())      # changes, same size
+        return extents
 
-    job.write = write_then_edit
+    job.rewrite = write_then_edit
     with pytest.raises(InputError, match=r"file\.txt: changed during the build"):
         produce(job, settings)
     assert entries(Path(settings.cache_dir)) == []

@@ -5,13 +5,11 @@ image from its contents again. Short commands import only the type they touch.""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 import time
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -19,27 +17,8 @@ import pytest
 from dfsbuild import plan as plan_module
 from dfsbuild.engine import memo
 from dfsbuild.trees.fstree import FsNode
-from tests.conftest import ROOT, write_romfs
+from tests.conftest import ROOT, build_here, write_romfs
 from tests.engine_project import make_project
-
-
-def build_here(project: Path) -> dict[str, list[str]]:
-    """``dfsbuild build --json`` in this process (so a test can patch the clock)."""
-    from dfsbuild.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(project)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                main(["build", "--json"])
-            except SystemExit as exc:
-                assert not exc.code, err.getvalue()
-    finally:
-        os.chdir(cwd)
-    data: dict[str, list[str]] = json.loads(out.getvalue())
-    return data
 
 
 @pytest.fixture

@@ -70,10 +70,13 @@ def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
     from dfsbuild.engine.write import write_image
 
     inner = [lp.images[name] for name in plan.deps]
-    return Job(plan.task, plan.key, plan.output, plan.material,
-               lambda fd: write_image(plan, fd), plan.inputs,
+
+    def write(fd: int) -> None:
+        write_image(plan, fd)
+    return Job(plan.task, plan.key, plan.output, plan.material, write, plan.inputs,
                tuple((p.task, p.key, p.output) for p in inner),
-               planned_size=lambda: plan.size_bytes)
+               planned_size=lambda: plan.size_bytes,
+               rewrite=lambda fd, reuse: write_image(plan, fd, reuse))
 
 
 def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:

@@ -105,7 +105,33 @@ class StateStore:
         data["in_progress"] = True
         _write(state_path, json.dumps(data))
 
+    def record_extents(self, task: str, key: str, extents: list[tuple[int, int, str]]) -> None:
+        """Where the output of ``key`` holds which content (a later build of the same output
+        copies it and writes only what differs)."""
+        os.makedirs(self.root, exist_ok=True)
+        lines = [key, *(f"{at} {n} {what}" for at, n, what in extents)]
+        _write(self._extents_path(task), "\n".join(lines) + "\n")
+
+    def extents(self, task: str, key: str) -> dict[tuple[int, int], str] | None:
+        """The extents recorded with the output of ``key``; None without them."""
+        try:
+            with open(self._extents_path(task)) as f:
+                if f.readline().rstrip("\n") != key:
+                    return None
+                out: dict[tuple[int, int], str] = {}
+                for line in f:
+                    at, n, what = line.split()
+                    out[int(at), int(n)] = what
+        except (OSError, ValueError):
+            return None
+        return out
+
+    def _extents_path(self, task: str) -> str:
+        return os.path.join(self.root, f"{_safe(task)}.extents")
+
     def forget(self, task: str) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self._extents_path(task))
         for p in self._paths(task):
             with contextlib.suppress(OSError):
                 os.unlink(p)

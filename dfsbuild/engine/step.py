@@ -17,13 +17,15 @@ from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
-from dfsbuild.fileio.digest import sha256_fd, sha256_path
+from dfsbuild.fileio.digest import clone_or_copy, sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
 
 if TYPE_CHECKING:                # http.client and ssl only when a remote cache is used
     from dfsbuild.engine.remote import Remote
+    from dfsbuild.fileio.sink import Extent
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
+Reuse = dict[tuple[int, int], str]  # (offset, size) -> content there
 
 
 @dataclass(slots=True)
@@ -43,6 +45,9 @@ class Job:
     after: Callable[[], None] | None = None
     # The output's size as planned, asked only to check a remote record against it.
     planned_size: Callable[[], int | None] | None = None
+    # Images: the writer given the previous build's extents (the file holds its bytes), or
+    # None; gives the new extents.
+    rewrite: Callable[[int, Reuse | None], list[Extent]] | None = None
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -73,7 +78,7 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                 record = _patch(job, state, settings)
                 outcome = "patched" if record is not None else ""
             if record is None:
-                record = _write(job, settings, use_cache, progress)
+                record = _write(job, settings, use_cache, progress, reuse=not forced)
                 outcome = "built"
                 if remote is not None and not remote.read_only and record.sha256:
                     remote_note = _upload(job, remote, record) or remote_note
@@ -174,10 +179,16 @@ def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
     return state.record(job.task, job.key, st, None, job.material, job.frame())
 
 
-def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress) -> Record:
+def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress,
+           reuse: bool = True) -> Record:
+    extents = None
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
-        job.write(out.fd)
+        if job.rewrite is not None:
+            old = _previous(job, settings.state, out.fd) if reuse else None
+            extents = job.rewrite(out.fd, old)
+        else:
+            job.write(out.fd)
         check_inputs(job.inputs)
         _check_sources(settings.state, job.sources)
         size = os.fstat(out.fd).st_size
@@ -188,9 +199,36 @@ def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress) ->
             except OSError as exc:
                 warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
                      f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
+        if extents is not None:
+            settings.state.record_extents(job.task, job.key, extents)
         st = out.commit()
     frame = job.frame() if job.frame is not None else None
     return settings.state.record(job.task, job.key, st, sha, job.material, frame)
+
+
+def _previous(job: Job, state: StateStore, fd: int) -> Reuse | None:
+    """Fill the empty temporary ``fd`` with the output the last build left (a reflink, or a
+    sparse kernel copy), when the state vouches for it and knows where its contents are; the
+    writer then writes only what differs. The output itself is not touched: a build that
+    fails leaves it as it was."""
+    old = state.load(job.task)
+    if old is None or old.in_progress:
+        return None
+    extents = state.extents(job.task, old.key)
+    if extents is None:
+        return None
+    try:
+        src = os.open(job.output, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(src)
+        if not old.matches(st):
+            return None
+        clone_or_copy(src, fd, st.st_size)
+    finally:
+        os.close(src)
+    return extents
 
 
 def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:

@@ -9,18 +9,23 @@ import os
 
 from dfsbuild.errors import InputError
 from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range
-from dfsbuild.fileio.sink import Sink
+from dfsbuild.fileio.sink import Extent, Sink
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.plan import DiskPlan, ImagePlan
 
 _ZEROS = bytes(BUFFER)
 
 
-def write_image(plan: ImagePlan, fd: int) -> None:
+def write_image(plan: ImagePlan, fd: int,
+                reuse: dict[tuple[int, int], str] | None = None) -> list[Extent]:
+    """The image into ``fd``; with ``reuse``, ``fd`` already holds the previous build of this
+    output whose extents those are, and only what differs is written. The extents of the
+    new bytes (for the next build to reuse)."""
     t = IMAGE_TYPES[plan.spec.type]
-    sink = Sink(fd, 0, plan.size_bytes)
+    sink = Sink(fd, 0, plan.size_bytes, reuse)
     t.write(plan.planned, sink)
     sink.close()
+    return sink.extents
 
 
 def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:

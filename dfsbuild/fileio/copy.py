@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from dfsbuild.errors import InputError, InternalError
 
@@ -96,3 +97,27 @@ def _copy_span(src: int, dst: int, offset: int, length: int, shift: int) -> None
         if n == 0:
             raise InternalError("source file shrank while being copied")
         done += n
+
+
+def punch_hole(fd: int, offset: int, length: int) -> None:
+    """Make ``[offset, offset + length)`` of ``fd`` read as zeros, as a hole where the
+    filesystem can (fallocate PUNCH_HOLE, as a fresh write leaves one), else written zeros."""
+    global _fallocate
+    if _fallocate is None:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        _fallocate = libc.fallocate
+        _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    if length > 0 and _fallocate(fd, _PUNCH_HOLE | _KEEP_SIZE, offset, length) == 0:
+        return
+    zeros = bytes(min(length, BUFFER))
+    while length > 0:
+        n = os.pwrite(fd, zeros[:min(length, BUFFER)], offset)
+        offset += n
+        length -= n
+
+
+_PUNCH_HOLE, _KEEP_SIZE = 0x02, 0x01      # linux/falloc.h
+_fallocate: Any = None

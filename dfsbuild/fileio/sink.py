@@ -10,22 +10,49 @@ from __future__ import annotations
 import os
 
 from dfsbuild.errors import InputError, InternalError
-from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range
+from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range, punch_hole
 
 SMALL_FILE = 64 << 10
 HOLE_MIN = 64 << 10
 
 
-class Sink:
-    """Writes sequentially into ``fd`` over ``[base, base + limit)``."""
+Extent = tuple[int, int, str]     # (offset, size, what is there: a content digest or ZEROS)
+ZEROS = "zeros"
 
-    def __init__(self, fd: int, base: int = 0, limit: int | None = None) -> None:
+
+class Sink:
+    """Writes sequentially into ``fd`` over ``[base, base + limit)``.
+
+    Every file copied with its content digest, and every long zero run, is noted in
+    ``extents``. Given ``reuse`` (the extents of the bytes already in the file: the previous
+    build of the same output, copied in first), a copy or zero run that would put the same
+    content at the same offset and size is skipped: what is there already is it. Everything
+    else is written as usual, so the result is byte for byte what a fresh write gives.
+    """
+
+    def __init__(self, fd: int, base: int = 0, limit: int | None = None,
+                 reuse: dict[tuple[int, int], str] | None = None) -> None:
         self.fd = fd
         self.base = base
         self.limit = limit
         self.pos = 0                 # bytes written so far, relative to base
         self._buf = bytearray()
         self._buf_start = 0
+        self.reuse = reuse
+        self.extents: list[Extent] = []
+        self.reused = 0              # bytes left as they were
+
+    def _reusable(self, n: int, content: str | None) -> bool:
+        """Note the extent; True when the bytes already there are these."""
+        if content is None:
+            return False
+        self.extents.append((self.pos, n, content))
+        if self.reuse is not None and self.reuse.get((self.pos, n)) == content:
+            self.flush()
+            self.pos += n
+            self.reused += n
+            return True
+        return False
 
     def _check(self, n: int) -> None:
         if self.limit is not None and self.pos + n > self.limit:
@@ -50,7 +77,11 @@ class Sink:
             self.write(bytes(n))
             return
         self._check(n)
+        if self._reusable(n, ZEROS):
+            return
         self.flush()
+        if self.reuse is not None:          # old bytes are there: make them a hole
+            punch_hole(self.fd, self.base + self.pos, n)
         self.pos += n
 
     def fill(self, n: int) -> None:
@@ -66,9 +97,12 @@ class Sink:
             os.pwrite(self.fd, self._buf, self.base + self._buf_start)
             self._buf.clear()
 
-    def copy(self, source: str, size_bytes: int) -> None:
-        """Append exactly ``size_bytes`` taken from the start of the file ``source``."""
+    def copy(self, source: str, size_bytes: int, content: str | None = None) -> None:
+        """Append exactly ``size_bytes`` taken from the start of the file ``source``, whose
+        content digest is ``content`` when the caller knows it."""
         self._check(size_bytes)
+        if self._reusable(size_bytes, content):
+            return
         try:
             src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -87,9 +121,11 @@ class Sink:
         finally:
             os.close(src)
 
-    def copy_sparse(self, source: str, size_bytes: int) -> None:
+    def copy_sparse(self, source: str, size_bytes: int, content: str | None = None) -> None:
         """Append the whole file ``source`` (which must hold ``size_bytes``), keeping holes."""
         self._check(size_bytes)
+        if self._reusable(size_bytes, content):
+            return
         self.flush()
         try:
             found = copy_file_sparse(source, self.fd, self.base + self.pos, size_bytes)
@@ -114,5 +150,6 @@ class Sink:
         """Flush, and make sure the file reaches the region's written end (trailing holes)."""
         self.flush()
         end = self.base + self.pos
-        if os.fstat(self.fd).st_size < end:
-            os.ftruncate(self.fd, end)
+        size = os.fstat(self.fd).st_size
+        if size < end or (self.reuse is not None and size > end):
+            os.ftruncate(self.fd, end)       # a reused file may have been longer
