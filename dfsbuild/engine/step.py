@@ -156,16 +156,12 @@ def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
     """Rewrite only what changed, in place, when the output on disk is the one the state
     recorded and not shared with another name."""
     assert job.patch is not None and job.frame is not None
-    old = state.load(job.task)
-    if old is None or old.in_progress or not old.frame:
+    found = _recorded_output(job, state, os.O_RDWR)
+    if found is None:
         return None
+    old, fd, st = found
     try:
-        fd = os.open(job.output, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not old.matches(st) or st.st_nlink != 1:
+        if not old.frame or st.st_nlink != 1:
             return None
         state.begin_patch(job.task, old)       # an interrupted patch is never current
         if not job.patch(fd, old):
@@ -211,24 +207,35 @@ def _previous(job: Job, state: StateStore, fd: int) -> Reuse | None:
     sparse kernel copy), when the state vouches for it and knows where its contents are; the
     writer then writes only what differs. The output itself is not touched: a build that
     fails leaves it as it was."""
-    old = state.load(job.task)
-    if old is None or old.in_progress:
+    found = _recorded_output(job, state, os.O_RDONLY)
+    if found is None:
         return None
-    extents = state.extents(job.task, old.key)
-    if extents is None:
-        return None
+    old, src, st = found
     try:
-        src = os.open(job.output, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(src)
-        if not old.matches(st):
-            return None
-        clone_or_copy(src, fd, st.st_size)
+        extents = state.extents(job.task, old.key)
+        if extents is not None:
+            clone_or_copy(src, fd, st.st_size)
     finally:
         os.close(src)
     return extents
+
+
+def _recorded_output(job: Job, state: StateStore,
+                     mode: int) -> tuple[Record, int, os.stat_result] | None:
+    """The output opened (``mode``), when it is the file the state recorded for its last
+    build, complete (not "in progress"); the caller closes the descriptor."""
+    old = state.load(job.task)
+    if old is None or old.in_progress:
+        return None
+    try:
+        fd = os.open(job.output, mode | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not old.matches(st):
+        os.close(fd)
+        return None
+    return old, fd, st
 
 
 def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:
