@@ -307,3 +307,34 @@ def test_check_knows_what_the_build_directory_can_hold(text: str, tmp_path: Path
     fails_cleanly("check", str(lay), "--build-dir", str(tmp_path / "b"),
                   words="is more than a file can hold on the filesystem of")
     assert not [p for p in tmp_path.rglob(".dfsbuild-size-probe-*")]
+
+
+# -- found since: detection by signature, nested outputs, the MBR's sector size -------------
+
+def test_a_type_e0_partition_at_lba_1_is_not_taken_for_embr(tmp_path: Path) -> None:
+    disk = _zeros(tmp_path / "e0.img", 4 * MIB)
+    subprocess.run([need_tool("sfdisk"), "-q", str(disk)], check=True, text=True,
+                   input="label: dos\n1,2047,e0\n2048,,83\n")
+    proc = run_cli("inspect", "--json", str(disk))
+    assert '"e0"' in proc.stdout and "embr" not in proc.stdout + proc.stderr
+
+
+def test_an_output_inside_another_output_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a")
+    lay = layout(tmp_path, '[image.a]\ntype = "raw"\nfile = "a.bin"\noutput = "x"\n'
+                 '[image.b]\ntype = "raw"\nfile = "a.bin"\noutput = "x/y.img"\n')
+    fails_cleanly("check", str(lay), words="image.b.output: 'x/y.img' lies inside 'x', the "
+                  "output of image.a")
+
+
+def test_a_4096_byte_sector_mbr_read_as_512_says_what_to_give(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"a" * 4096)
+    lay = layout(tmp_path, '[disk]\ntable = "mbr"\nsector-size = 4096\nsize = "16MiB"\n'
+                 '[[disk.partition]]\nname = "a"\nsize = "1MiB"\n'
+                 '[[disk.partition]]\nname = "b"\nsize = "1MiB"\nlogical = true\n'
+                 '[[disk.partition]]\nname = "c"\nsize = "1MiB"\nlogical = true\n')
+    run_cli("build", str(lay), "--build-dir", str(tmp_path / "b"))
+    disk = tmp_path / "b" / "l" / "l.img"
+    err = fails_cleanly("ls", f"{disk}:5", words="expected signature")
+    assert "hint: " in err and "--sector-size 4096" in err
+    assert run_cli("inspect", "--sector-size", "4096", str(disk)).returncode == 0

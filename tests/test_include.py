@@ -89,4 +89,7 @@ def test_include_errors_name_the_files(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "includes itself" in proc.stderr
     layouts[0].write_text(text.replace("common/board.toml", "common/absent.toml"))
     proc = run_cli("check", str(layouts[0]), check=False)
-    assert proc.returncode == 1 and "absent.toml: no such layout file" in proc.stderr
+    # The error names the including layout, the include's index and the path it looked for.
+    assert proc.returncode == 1 and f"{layouts[0]}: include[0]: 'common/absent.toml': no " \
+        "such file (" in proc.stderr, proc.stderr
+    assert "hint: include paths are relative" in proc.stderr

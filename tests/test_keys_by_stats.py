@@ -124,3 +124,14 @@ def test_short_commands_import_only_the_type_they_touch(tmp_path: Path) -> None:
     others = [m for m in loaded if m.startswith("dfsbuild.images.")
               and m.rsplit(".", 1)[1] in ("write", "read", "update") and ".romfs." not in m]
     assert "dfsbuild.images.romfs.write" in loaded and others == []
+
+
+def test_the_task_names_builds_print_are_targets(tmp_path: Path) -> None:
+    """``board:image.inner`` as the build prints it (and doit takes it) names the output of
+    ``layouts/board.toml``, from the project or a subdirectory of it."""
+    project = make_project(tmp_path)
+    result = build_here(project, "board:image.inner")
+    assert result["built"] == ["board:image.inner"]
+    result = build_here(project / "trees", "board:disk")
+    assert set(result["built"]) == {"board:image.outer", "board:disk"}
+    assert result["up_to_date"] == ["board:image.inner"]

@@ -48,6 +48,7 @@ def test_bundled_layouts_validate(layout: Path) -> None:
     ('schema = 1\n[disks]\ntable = "mbr"\n', "disks"),
     ('schema = 1\n[disk]\ntable = "mbr"\n[[disk.partition]]\nsize = "1MiB"\n', "name"),
     ('schema = 1\n[image.a]\ntype = "cpio"\ncompress = true\n', "compress"),
+    ('schema = 1\n[disk]\ntable = "gpt"\nguid = "not-a-guid"\n', "guid"),
 ])
 def test_schema_rejects_what_the_loader_rejects(text: str, where: str, tmp_path: Path) -> None:
     errors = list(_validator().iter_errors(tomllib.loads(text)))  # type: ignore[attr-defined]

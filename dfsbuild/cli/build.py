@@ -102,10 +102,22 @@ def _plan_targets(words: list[str], settings: Any, hints: bool) -> tuple[Any, se
     from dfsbuild.engine.jobs import selected, split_target
     from dfsbuild.engine.project import plan_project
 
-    named = [split_target(w) for w in words]
+    named = [(_layout_file(path) if target is not None else path, target)
+             for path, target in map(split_target, words)]
     plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
                          hints=hints, quiet=settings.json)
     return plans, selected(plans, [(p, t) for p, t in named if t is not None])
+
+
+def _layout_file(word: str) -> str:
+    """``board`` of a task name as builds print it (``board:disk``): the layout
+    ``layouts/board.toml`` of the project, when no file is called ``board``."""
+    from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, project_root
+
+    if os.path.exists(word) or os.sep in word or word.endswith(".toml"):
+        return word
+    candidate = os.path.join(project_root(), DEFAULT_LAYOUT_DIR, f"{word}.toml")
+    return os.path.normpath(candidate) if os.path.isfile(candidate) else word
 
 
 def _json_errors(settings: Any, exc: DfsbuildError) -> None:

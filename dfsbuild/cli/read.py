@@ -27,7 +27,7 @@ def naming_the_image(*attrs: str) -> Callable[[Command], Command]:
                 names = [str(getattr(args, a)) for a in attrs]
                 if any(n in str(exc) for n in names):
                     raise
-                raise InputError(f"{' / '.join(names)}: {exc}") from None
+                raise InputError(f"{' / '.join(names)}: {exc}", exc.hint) from None
         return run
     return wrap
 

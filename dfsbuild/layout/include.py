@@ -64,6 +64,9 @@ def _follow(raw: object, path: str, read: Callable[[str], dict[str, Any]], out: 
             continue
         out.read.add(target)
         shown = os.path.relpath(target)
+        if not os.path.exists(target):
+            raise LayoutError(path, f"include[{i}]", f"{name!r}: no such file ({shown})",
+                              hint="include paths are relative to the file that names them")
         data = read(shown)
         for key in data:
             if key not in ALLOWED:

@@ -28,6 +28,10 @@ _KINDS: dict[str, dict[str, Any]] = {
     "array": {"type": ["array", "string"]},
     "array of strings": {"type": "array", "items": {"type": "string"}},
     "table": {"type": "object"},
+    # A GUID, or a string a variable fills in.
+    "guid": {"type": "string",
+             "pattern": "^([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+                        "[0-9A-Fa-f]{12}|.*\\$\\{.*)$"},
 }
 
 

@@ -16,6 +16,19 @@ def _file(file: str, key: str, path: str) -> None:
         raise LayoutError(file, key, f"{path!r} is not a readable file")
 
 
+def _nested_outputs(file: str, outputs: dict[str, str]) -> None:
+    """No output inside another: ``x`` a file and ``x/y.img`` a path through it."""
+    for path, key in sorted(outputs.items()):
+        parent = os.path.dirname(path)
+        while parent:
+            if parent in outputs:
+                where = "disk.output" if key == "disk" else f"{key}.output"
+                raise LayoutError(file, where, f"{path!r} lies inside {parent!r}, the output "
+                                  f"of {outputs[parent]}", hint="an output is a file, not a "
+                                  "directory: give one of them another name")
+            parent = os.path.dirname(parent)
+
+
 def validate_layout(layout: Layout) -> None:
     file = layout.path
     images = layout.images
@@ -50,11 +63,13 @@ def validate_layout(layout: Layout) -> None:
     _check_cycles(layout)
     disk = layout.disk
     if disk is None:
+        _nested_outputs(file, outputs)
         return
     kind = TABLE_KINDS[disk.table]
     if disk.output in outputs:
         raise LayoutError(file, "disk.output",
                           f"{disk.output!r} is also the output of {outputs[disk.output]}")
+    _nested_outputs(file, {**outputs, disk.output: "disk"})
     for path in kind.inputs(disk):
         _file(file, "disk.boot-code", path)
     used: dict[str, str] = {}

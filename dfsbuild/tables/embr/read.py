@@ -44,7 +44,10 @@ def detect_embr(src: ByteSource) -> bool:
     if len(head) < SECTOR or head[SIGNATURE_OFFSET:SECTOR] != BOOT_SIGNATURE:
         return False
     first = MbrEntry.unpack(head[TABLE_OFFSET:TABLE_OFFSET + 16])
-    return first.type == MBR_TYPE and first.start_lba == 1
+    if first.type != MBR_TYPE or first.start_lba != 1:
+        return False
+    # An MBR may hold any partition of type 0xE0 at LBA 1: only the signature block says eMBR.
+    return any(src.read_upto(ss + SIG_BLOCK_OFFSET, 8) == SIG_BLOCK for ss in SECTOR_SIZES)
 
 
 def sector_size_of(src: ByteSource, given: int | None) -> int:

@@ -73,7 +73,7 @@ class GptKind(TableKind):
     disk_options = GptOptions
     disk_settings = (
         *PARTITIONED_SETTINGS,
-        Setting("guid", p_guid, None, "the disk GUID (default: from the seed)"),
+        Setting("guid", p_guid, None, "the disk GUID (default: from the seed)", kind="guid"),
         BOOT_CODE,
         Setting("gpt-entries-lba", p_int_range(2, 1 << 32), 2, "the sector where the primary "
                 "entry array starts (default 2, right after the header); a later one leaves "
@@ -92,7 +92,7 @@ class GptKind(TableKind):
         Setting("bootable", p_bool, False, "the legacy-BIOS-bootable attribute (bit 2)",
                 kind="boolean"),
         Setting("uuid", p_guid, None, "the unique partition GUID (default: from the seed and "
-                "the name)"),
+                "the name)", kind="guid"),
         Setting("attributes", _attributes, 0, "names or bit numbers: `required`, "
                 "`no-block-io`, `legacy-bios-bootable`, `grow-fs` (59), `read-only` (60), "
                 "`shadow-copy` (61), `hidden` (62), `no-drive-letter`/`no-auto` (63)",

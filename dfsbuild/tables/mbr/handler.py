@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dfsbuild.errors import CapacityError, LayoutError
+from dfsbuild.errors import CapacityError, FormatError, LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
 from dfsbuild.layout.model import DiskSpec
@@ -132,7 +132,13 @@ class MbrKind(TableKind):
     def read(self, src: ByteSource, sector_size: int | None) -> DiskTable:
         from dfsbuild.tables.mbr.read import read_mbr
 
-        return read_mbr(src, sector_size or 512)
+        try:
+            return read_mbr(src, sector_size or 512)
+        except FormatError as exc:
+            if sector_size is None and exc.hint is None:
+                exc.hint = ("an MBR does not record its sector size, and 512 was assumed: for "
+                            "a disk with 4096-byte sectors give --sector-size 4096")
+            raise
 
 
 def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, int] | None:
