@@ -209,3 +209,24 @@ def test_build_one_target_and_what_it_needs(tmp_path: Path) -> None:
     proc = run_cli("build", f"{layout}:image.nope", "--build-dir", str(build), check=False)
     assert proc.returncode == 1 and "no output 'image.nope'" in proc.stderr
     assert "image.inner, image.outer, image.other, disk" in proc.stderr
+
+
+def test_text_output_never_shows_python_values(tmp_path: Path) -> None:
+    """``plan``, ``inspect`` and ``--explain`` speak TOML (``true``, ``"x"``) and say
+    ``default`` or ``-`` for an unset value, never None, True or 'x'."""
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "f").write_text("x")
+    lay = tmp_path / "l.toml"
+    lay.write_text('schema = 1\n[image.f]\ntype = "fat"\ntree = "tree"\nlabel = "BOOT"\n'
+                   '[image.t]\ntype = "trivialfs"\ntree = "tree"\nlabel-fs = "none"\n')
+    plan = run_cli("plan", str(lay)).stdout
+    assert 'fat default' in plan and 'label "BOOT"' in plan and "contiguous true" in plan
+    build = tmp_path / "b"
+    run_cli("build", str(lay), "--build-dir", str(build))
+    facts = run_cli("inspect", str(build / "l" / "t.img")).stdout.splitlines()[0]
+    assert "compatible version -" in facts
+    lay.write_text(lay.read_text().replace('label = "BOOT"\n', ""))
+    explained = run_cli("build", str(lay), "--build-dir", str(build), "--explain").stdout
+    assert 'option label: "BOOT" -> default' in explained, explained
+    for text in (plan, facts, explained):
+        assert "None" not in text and "True" not in text and "'BOOT'" not in text

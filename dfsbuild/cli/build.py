@@ -223,6 +223,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plans = plan_project(args.layouts, settings_of(args), hints=False)
     for lp in plans:
         prepare([*lp.images.values(), *([lp.disk] if lp.disk is not None else [])])
+    from dfsbuild.shown import shown
+
     data = [p.to_json() for p in plans]
     if args.json:
         print_json([{"format-version": PLAN_FORMAT, **p} for p in data])
@@ -235,7 +237,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
             contains = f", contains {', '.join(img['contains'])}" if img["contains"] else ""
             print(f"  image {img['name']}: {img['type']}, {img['size_bytes']} bytes, "
                   f"{img['files']} files{contains}")
-            options = ", ".join(f"{k} {v!r}" for k, v in img["options"].items())
+            # An option left unset takes its default (see the key table): "default".
+            options = ", ".join(f"{k} {shown(v, 'default')}"
+                                for k, v in img["options"].items())
             if options:
                 print(f"    options {options}")
             print(f"    output {img['output']}")

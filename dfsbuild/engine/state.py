@@ -15,6 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from dfsbuild.errors import warn
+from dfsbuild.shown import shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,8 @@ def explain(old: dict[str, object] | None, new: dict[str, object], output: str) 
     if isinstance(old_opts, dict) and isinstance(new_opts, dict):
         for k in sorted(set(old_opts) | set(new_opts)):
             if old_opts.get(k) != new_opts.get(k):
-                reasons.append(f"option {k}: {old_opts.get(k)!r} -> {new_opts.get(k)!r}")
+                reasons.append(f"option {k}: {shown(old_opts.get(k), 'default')} -> "
+                               f"{shown(new_opts.get(k), 'default')}")
     reasons += _diff_manifest(old.get("manifest"), new.get("manifest"))
     old_nested, new_nested = old.get("nested"), new.get("nested")
     if isinstance(old_nested, dict) and isinstance(new_nested, dict):

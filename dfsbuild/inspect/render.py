@@ -8,6 +8,7 @@ from dfsbuild.errors import FormatError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import FsEntry, FsReader
 from dfsbuild.inspect.detect import describe_filesystem, filesystem_type
+from dfsbuild.shown import shown
 from dfsbuild.tables.base import DiskTable
 
 
@@ -52,7 +53,7 @@ def fs_text(report: dict[str, object]) -> str:
     problems = report["problems"]
     assert isinstance(problems, list)
     lines = [f"{report['format']} filesystem: " + ", ".join(
-        f"{k.replace('_', ' ')} {printable(v) if isinstance(v, str) else v}"
+        f"{k.replace('_', ' ')} {printable(v) if isinstance(v, str) else shown(v)}"
         for k, v in head.items()),
         f"problems: {len(problems)}"]
     for p in problems:
