@@ -232,10 +232,10 @@ def _recorded_output(job: Job, state: StateStore,
     except OSError:
         return None
     st = os.fstat(fd)
-    if not old.matches(st):
-        os.close(fd)
-        return None
-    return old, fd, st
+    if old.matches(st):
+        return old, fd, st
+    os.close(fd)
+    return None
 
 
 def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:

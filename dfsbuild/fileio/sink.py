@@ -121,11 +121,9 @@ class Sink:
         finally:
             os.close(src)
 
-    def copy_sparse(self, source: str, size_bytes: int, content: str | None = None) -> None:
+    def copy_sparse(self, source: str, size_bytes: int) -> None:
         """Append the whole file ``source`` (which must hold ``size_bytes``), keeping holes."""
         self._check(size_bytes)
-        if self._reusable(size_bytes, content):
-            return
         self.flush()
         try:
             found = copy_file_sparse(source, self.fd, self.base + self.pos, size_bytes)
