@@ -29,7 +29,7 @@ from tests.engine_project import build, outputs
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / "v2").rglob("*") if p.is_file() and p.suffix != ".json")
+    return sorted(p for p in (cache / "v3" / "pieces").rglob("*") if p.is_file())
 
 
 def sha(path: Path) -> str:
@@ -70,41 +70,58 @@ def test_an_input_rewritten_during_the_write_never_reaches_the_cache(
 
 # -- cache entries are immutable and checked -----------------------------------------------------
 
-def test_a_tampered_entry_is_refused_and_dropped(project: Path) -> None:
+def pieces_of(project: Path, task: str) -> dict[str, Path]:
+    """The pieces of the cache entry of ``task``'s last build: "group" and "rest" kinds."""
+    state = project / "build" / ".dfsbuild" / "state" / f"{task.replace(':', '__')}.json"
+    key = json.loads(state.read_text())["key"]
+    cache = project / "build" / ".cache" / "v3"
+    record = json.loads((cache / "entries" / key[:2] / f"{key}.json").read_text())
+    found = {"group": [g for g, _ in record["groups"]], "rest": record["rest"]}
+    return {kind: cache / "pieces" / ids[0][:2] / ids[0] for kind, ids in found.items() if ids}
+
+
+@pytest.mark.parametrize("kind", ["group", "rest"])
+def test_a_piece_with_a_flipped_byte_is_refused_and_dropped(project: Path, kind: str) -> None:
     build(project)
     out = project / "build" / "board" / "other.img"
     good = out.read_bytes()
-    (entry,) = [e for e in entries(project / "build" / ".cache") if e.stat().st_size ==
-                len(good) and e.read_bytes() == good]
-    st = entry.stat()
-    os.chmod(entry, 0o644)
-    data = bytearray(entry.read_bytes())
-    data[100] ^= 0xFF
-    entry.write_bytes(bytes(data))
-    os.utime(entry, ns=(st.st_atime_ns, st.st_mtime_ns))   # size and mtime kept
+    piece = pieces_of(project, "board:image.other")[kind]
+    st = piece.stat()
+    before = piece.read_bytes()
+    os.chmod(piece, 0o644)
+    data = bytearray(before)
+    data[-1] ^= 0x01                       # the last byte: file data in a group
+    piece.write_bytes(bytes(data))
+    os.utime(piece, ns=(st.st_atime_ns, st.st_mtime_ns))   # size and mtime kept
     out.unlink()
     proc = run_cli("build", "--json", cwd=project)
     result = json.loads(proc.stdout)
     assert result["built"] == ["board:image.other"]
-    assert "damaged" in proc.stderr and "sha256" in proc.stderr
+    assert "damaged" in proc.stderr and ("sha256" in proc.stderr or "its id" in proc.stderr)
     assert out.read_bytes() == good
-    assert entry.read_bytes() == good        # stored again from the fresh build
+    assert piece.read_bytes() == before      # stored again from the fresh build
+    out.unlink()
+    assert build(project)["restored"] == ["board:image.other"]
+    assert out.read_bytes() == good
 
 
-def test_an_entry_replaced_by_a_symlink_is_never_followed(project: Path) -> None:
+def test_a_piece_replaced_by_a_symlink_is_never_followed(project: Path) -> None:
     build(project)
     out = project / "build" / "board" / "other.img"
     good = out.read_bytes()
-    (entry,) = [e for e in entries(project / "build" / ".cache") if e.read_bytes() == good]
+    piece = pieces_of(project, "board:image.other")["group"]
     bait = project / "bait"
-    bait.write_bytes(b"not an image\n")
-    entry.unlink()
-    entry.symlink_to(bait)
+    held = piece.read_bytes()
+    bait.write_bytes(held)                   # the right bytes, but not the cache's file
+    piece.unlink()
+    piece.symlink_to(bait)
     out.unlink()
     proc = run_cli("build", "--json", cwd=project)
     assert json.loads(proc.stdout)["built"] == ["board:image.other"]
+    assert "not a regular file" in proc.stderr or "cannot open" in proc.stderr
     assert not out.is_symlink() and out.read_bytes() == good
-    assert bait.read_bytes() == b"not an image\n"
+    assert not piece.is_symlink() and piece.read_bytes() == held   # stored again
+    assert bait.read_bytes() == held
 
 
 def test_outputs_are_never_shared_with_the_cache_or_other_checkouts(project: Path,
@@ -311,6 +328,15 @@ def test_a_full_disk_gives_one_error_and_keeps_earlier_outputs(project: Path,
         assert proc.returncode == 1
         assert "no space left on the device" in proc.stderr
         assert "Traceback" not in proc.stderr
+        assert {p.name: p.read_bytes() for p in (build_dir / "board").iterdir()} == before
+        # Not a byte left, for the build's own database either.
+        with open(small / "filler", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(bytes(4096))
+        proc = run_cli("build", "--build-dir", str(build_dir), "--cache-dir",
+                       str(tmp_path / "cache"), cwd=project, check=False)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "no space left on the device" in proc.stderr
         assert {p.name: p.read_bytes() for p in (build_dir / "board").iterdir()} == before
 
 

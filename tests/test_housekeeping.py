@@ -95,7 +95,7 @@ def test_cache_stats_and_prune(project: Path) -> None:
     assert stats["entries"] == 3       # the images; the disk is assembled, not cached
     sizes = sorted(item["size"] for item in stats["items"])
     # Age every entry, then use one: pruning by age keeps only that one.
-    records = sorted((project / "build" / ".cache" / "v2").rglob("*.json"))
+    records = sorted((project / "build" / ".cache" / "v3" / "entries").rglob("*.json"))
     old = time.time() - 40 * 86400
     for r in records:
         os.utime(r, (old, old))

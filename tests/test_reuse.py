@@ -1,6 +1,7 @@
 """An image rebuilt over a copy of its previous build writes only what differs (its extents
 say where each file's content lies), and the result is byte for byte what a fresh write of
-the same plan gives, over random sequences of edits (romfs, FAT, TrivialFS)."""
+the same plan gives, over random sequences of edits (romfs, FAT, TrivialFS, cpio); each one
+put back from the cache's pieces is the same again."""
 
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ tree = "../tree"
 type = "trivialfs"
 tree = "../tree"
 align = 1
+[image.initrd]
+type = "cpio"
+tree = "../tree"
 """
-IMAGES = ("rom.img", "fat.img", "env.img")
+IMAGES = ("rom.img", "fat.img", "env.img", "initrd.img")
 
 OPS = st.lists(st.tuples(st.sampled_from(["add", "remove", "grow", "shrink", "rename",
                                           "chmod", "rewrite"]),
@@ -92,12 +96,25 @@ def test_a_reused_image_equals_a_fresh_write(tmp_path_factory: pytest.TempPathFa
         _apply(tree, op, n)
         build_here(base)
         _same_as_fresh(base, (op, n))
+    for name in IMAGES:
+        (base / "build" / "l" / name).unlink()
+    assert len(build_here(base)["restored"]) == len(IMAGES)
+    _same_as_fresh(base, "restored")
 
 
-def test_an_edit_in_place_writes_only_that_file(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("first", ["built", "restored"])
+def test_an_edit_in_place_writes_only_that_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                first: str) -> None:
+    """Also when the images were put back from the cache (a fresh clone): the restore notes
+    where each file's data lies, as a write does."""
     tree = _project(tmp_path)
     build_here(tmp_path)
+    if first == "restored":               # as in a fresh clone: no outputs, no extents
+        for name in IMAGES:
+            (tmp_path / "build" / "l" / name).unlink()
+        for extents in (tmp_path / "build" / ".dfsbuild" / "state").glob("*.extents"):
+            extents.unlink()
+        assert len(build_here(tmp_path)["restored"]) == len(IMAGES)
     reused: dict[int, int] = {}
     close = sink_module.Sink.close
 
@@ -108,7 +125,8 @@ def test_an_edit_in_place_writes_only_that_file(tmp_path: Path,
     victim = tree / "d1" / "f5.bin"
     victim.write_bytes(os.urandom(victim.stat().st_size))
     result = build_here(tmp_path)
-    assert set(result["built"]) == {"l:image.rom", "l:image.fat", "l:image.env"}
+    assert set(result["built"]) == {"l:image.rom", "l:image.fat", "l:image.env",
+                                    "l:image.initrd"}
     total = sum(p.stat().st_size for p in _files(tree))
     # Every image left all the other files' bytes in place.
     assert sorted(reused.values()) and all(
@@ -134,3 +152,42 @@ def test_a_zero_run_over_old_bytes_becomes_a_hole(tmp_path: Path) -> None:
         os.close(fd)
     assert path.read_bytes() == b"head" + bytes((1 << 20) - 4)
     assert data_at is None
+
+
+def test_a_rewrite_that_fails_halfway_is_never_taken_as_current(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The image is rewritten in place; a fault halfway (here the disk filling up) leaves it
+    "in progress": the next build writes it whole, and it equals a fresh write."""
+    import errno
+
+    from dfsbuild.cli.main import main
+
+    tree = _project(tmp_path)
+    build_here(tmp_path)
+    rom = tmp_path / "build" / "l" / "rom.img"
+    inode = rom.stat().st_ino
+    before = {f: f.read_bytes() for f in _files(tree)}
+    for f in before:                          # every file's bytes change, sizes kept
+        f.write_bytes(os.urandom(f.stat().st_size))
+    copy = sink_module.Sink.copy
+    calls = []
+
+    def fill_up(self: sink_module.Sink, *args: object) -> None:
+        calls.append(args)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        copy(self, *args)                     # type: ignore[arg-type]
+    monkeypatch.setattr(sink_module.Sink, "copy", fill_up)
+    monkeypatch.chdir(tmp_path)
+    assert main(["build", "-q", "l:image.rom"]) != 0
+    assert "incomplete; the next build writes it whole" in capsys.readouterr().err
+    assert rom.stat().st_ino == inode         # it was written in place, and stopped
+    monkeypatch.undo()
+    # Back to the recorded inputs: only the "in progress" mark stops the old extents from
+    # vouching for bytes the failed rewrite replaced.
+    for f, data in before.items():
+        f.write_bytes(data)
+    result = build_here(tmp_path, "--no-cache")      # the cache would serve the old image
+    assert "l:image.rom" in result["built"]
+    _same_as_fresh(tmp_path, "after the fault")

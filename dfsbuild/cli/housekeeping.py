@@ -80,28 +80,29 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "prune":
         if args.max_size is None and args.older_than is None:
             raise DfsbuildError("cache prune: give --max-size SIZE and/or --older-than DAYS")
-        removed = cache.prune(args.max_size, args.older_than)
-        freed = sum(e.size for e in removed)
-        left = cache.entries()
+        pruned = cache.prune(args.max_size, args.older_than)
+        left, stored = cache.entries(), cache.stored_bytes()
         if args.json:
-            print_json({"removed": [e.to_json() for e in removed], "freed_bytes": freed,
-                        "entries": len(left), "bytes": sum(e.size for e in left)})
+            print_json({"removed": [e.to_json() for e in pruned.removed],
+                        "freed_bytes": pruned.freed, "entries": len(left), "bytes": stored})
         else:
-            print(f"removed {len(removed)} entries ({_mib(freed)}); {len(left)} left "
-                  f"({_mib(sum(e.size for e in left))}) in {cache.root}")
+            print(f"removed {len(pruned.removed)} entries ({_mib(pruned.freed)}); "
+                  f"{len(left)} left ({_mib(stored)}) in {cache.root}")
         return EXIT_OK
     entries = cache.entries()
-    total = sum(e.size for e in entries)
+    total, outputs = cache.stored_bytes(), sum(e.size for e in entries)
     now = time.time()
     data: dict[str, object] = {
         "cache_dir": str(cache.root), "entries": len(entries), "bytes": total,
+        "outputs_bytes": outputs,
         "oldest_use_days": round((now - entries[0].last_used) / 86400, 2) if entries else None,
         "newest_use_days": round((now - entries[-1].last_used) / 86400, 2) if entries else None,
     }
     if args.json:
         print_json({**data, "items": [e.to_json() for e in entries]})
         return EXIT_OK
-    print(f"cache {cache.root}: {len(entries)} entries, {_mib(total)}")
+    print(f"cache {cache.root}: {len(entries)} entries ({_mib(outputs)} of outputs) stored "
+          f"in {_mib(total)}")
     if entries:
         print(f"  least recently used {data['oldest_use_days']} days ago, most recently "
               f"{data['newest_use_days']} days ago")

@@ -17,7 +17,7 @@ from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
-from dfsbuild.fileio.digest import clone_or_copy, sha256_fd, sha256_path
+from dfsbuild.fileio.digest import sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
 
 if TYPE_CHECKING:                # http.client and ssl only when a remote cache is used
@@ -46,7 +46,7 @@ class Job:
     # The output's size as planned, asked only to check a remote record against it.
     planned_size: Callable[[], int | None] | None = None
     # Images: the writer given the previous build's extents (the file holds its bytes), or
-    # None; gives the new extents.
+    # None (an empty file); gives the new extents.
     rewrite: Callable[[int, Reuse | None], list[Extent]] | None = None
 
 
@@ -77,10 +77,15 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
             if record is None and job.patch is not None and not forced:
                 record = _patch(job, state, settings)
                 outcome = "patched" if record is not None else ""
+            upload = remote is not None and not remote.read_only
+            if record is None and job.rewrite is not None and not forced:
+                record = _rewrite(job, settings, use_cache, whole_sha=upload or settings.json)
+                outcome = "built" if record is not None else ""
             if record is None:
-                record = _write(job, settings, use_cache, progress, reuse=not forced)
+                record = _write(job, settings, use_cache, progress,
+                                whole_sha=upload or settings.json)
                 outcome = "built"
-                if remote is not None and not remote.read_only and record.sha256:
+                if remote is not None and upload and record.sha256:
                     remote_note = _upload(job, remote, record) or remote_note
             if job.after is not None:
                 job.after()
@@ -141,13 +146,16 @@ def _restore(job: Job, settings: Settings, progress: Progress) -> Record | None:
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
         try:
-            entry = settings.cache.restore(job.key, out.fd)
+            found = settings.cache.restore(job.key, out.fd)
         except BadEntry as exc:
             warn(f"cache entry {job.key[:16]} for {job.task} is damaged ({exc}); dropped, "
                  "building instead")
             return None
-        if entry is None:
+        if found is None:
             return None
+        entry, extents = found
+        if job.rewrite is not None:           # the next edit rewrites it in place
+            settings.state.record_extents(job.task, job.key, extents)
         st = out.commit()
     return settings.state.record(job.task, job.key, st, entry.sha256, job.material)
 
@@ -175,49 +183,79 @@ def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
     return state.record(job.task, job.key, st, None, job.material, job.frame())
 
 
+def _rewrite(job: Job, settings: Settings, use_cache: bool, whole_sha: bool) -> Record | None:
+    """Write the image over its previous build, in place: only what differs is written (its
+    extents say where each file's data lies). Only when the output on disk is the one the
+    state recorded, with its extents, and no other name shares it. Until the new record, the
+    state says "in progress": an interrupted rewrite is never taken as current, and never
+    reused (the next build writes it whole)."""
+    assert job.rewrite is not None
+    state = settings.state
+    found = _recorded_output(job, state, os.O_RDWR)
+    if found is None:
+        return None
+    old, fd, st = found
+    try:
+        reuse = state.extents(job.task, old.key)
+        if reuse is None or st.st_nlink != 1 or not _room_for(job, fd):
+            return None
+        state.begin_patch(job.task, old)
+        try:
+            extents = job.rewrite(fd, reuse)
+        except OSError as exc:
+            raise _fault(exc, job.output, in_place=True) from None
+        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, extents)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return state.record(job.task, job.key, st, sha, job.material)
+
+
+def _room_for(job: Job, fd: int) -> bool:
+    """Whether the file system holds the whole new image beside what it holds now: when it
+    does not, the image is written to a temporary instead, which fails (the disk being full)
+    before the old output is touched."""
+    planned = job.planned_size() if job.planned_size is not None else None
+    if planned is None:
+        return False
+    vfs = os.fstatvfs(fd)
+    return vfs.f_bavail * vfs.f_frsize >= planned
+
+
 def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress,
-           reuse: bool = True) -> Record:
-    extents = None
+           whole_sha: bool = False) -> Record:
+    """Write the output whole into a temporary that replaces it once checked and stored."""
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
+        extents = None
         if job.rewrite is not None:
-            old = _previous(job, settings.state, out.fd) if reuse else None
-            extents = job.rewrite(out.fd, old)
+            extents = job.rewrite(out.fd, None)
         else:
             job.write(out.fd)
-        check_inputs(job.inputs)
-        _check_sources(settings.state, job.sources)
-        size = os.fstat(out.fd).st_size
-        sha = sha256_fd(out.fd, size) if use_cache or settings.json else None
-        if use_cache and sha is not None:
-            try:
-                settings.cache.store(job.key, out.fd, size, sha)
-            except OSError as exc:
-                warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
-                     f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
-        if extents is not None:
-            settings.state.record_extents(job.task, job.key, extents)
+        sha = _check_and_store(job, settings, out.fd, use_cache, whole_sha, extents)
         st = out.commit()
     frame = job.frame() if job.frame is not None else None
     return settings.state.record(job.task, job.key, st, sha, job.material, frame)
 
 
-def _previous(job: Job, state: StateStore, fd: int) -> Reuse | None:
-    """Fill the empty temporary ``fd`` with the output the last build left (a reflink, or a
-    sparse kernel copy), when the state vouches for it and knows where its contents are; the
-    writer then writes only what differs. The output itself is not touched: a build that
-    fails leaves it as it was."""
-    found = _recorded_output(job, state, os.O_RDONLY)
-    if found is None:
-        return None
-    old, src, st = found
-    try:
-        extents = state.extents(job.task, old.key)
-        if extents is not None:
-            clone_or_copy(src, fd, st.st_size)
-    finally:
-        os.close(src)
-    return extents
+def _check_and_store(job: Job, settings: Settings, fd: int, use_cache: bool, whole_sha: bool,
+                     extents: list[Extent] | None) -> str | None:
+    """Check that the inputs are what was hashed; store the output in the cache (piece by
+    piece: only what the cache lacks is hashed and copied); note its extents. The whole
+    file's sha256 only when asked (an upload, --json)."""
+    check_inputs(job.inputs)
+    _check_sources(settings.state, job.sources)
+    size = os.fstat(fd).st_size
+    sha = sha256_fd(fd, size) if whole_sha else None
+    if use_cache:
+        try:
+            settings.cache.store(job.key, fd, size, sha, extents)
+        except OSError as exc:
+            warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
+                 f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
+    if extents is not None:
+        settings.state.record_extents(job.task, job.key, extents)
+    return sha
 
 
 def _recorded_output(job: Job, state: StateStore,
@@ -244,7 +282,9 @@ def _check_sources(state: StateStore, sources: tuple[Source, ...]) -> None:
             raise InputError(f"{output}: changed during the build; build again")
 
 
-def _fault(exc: OSError, output: str) -> DfsbuildError:
+def _fault(exc: OSError, output: str, in_place: bool = False) -> DfsbuildError:
     what = FAULTS.get(exc.errno or 0, exc.strerror or str(exc))
     where = exc.filename if isinstance(exc.filename, str) else os.path.dirname(output)
-    return DfsbuildError(f"{where}: {what}; {output} was left as it was")
+    left = ("was being rewritten in place and is incomplete; the next build writes it whole"
+            if in_place else "was left as it was")
+    return DfsbuildError(f"{where}: {what}; {output} {left}")

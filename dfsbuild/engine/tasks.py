@@ -8,6 +8,8 @@ build step (step.py); ``doit clean`` removes what ``dfsbuild clean`` removes.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,7 +25,7 @@ from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.reporter import Reporter
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings
 from dfsbuild.engine.step import produce
-from dfsbuild.engine.workdir import doit_db
+from dfsbuild.engine.workdir import DB_NAME, doit_db
 from dfsbuild.errors import DfsbuildError
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
 
@@ -145,4 +147,8 @@ def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int, started: fl
     if jobs > 1:
         args += ["-n", str(jobs), "-P", "process"]
     args += tasks or []
-    return int(DoitMain(Loader(plans, settings, started)).run(args))
+    try:
+        return int(DoitMain(Loader(plans, settings, started)).run(args))
+    except sqlite3.Error as exc:     # doit's database, written after each task
+        raise DfsbuildError(f"{os.path.join(settings.build_dir, DB_NAME)}: {exc}; the outputs "
+                            "already built are in place, build again") from None

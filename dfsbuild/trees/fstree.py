@@ -41,6 +41,15 @@ class FsNode:
             yield node
             stack.extend(reversed(node.children))
 
+    @property
+    def data_id(self) -> str | None:
+        """What a Sink notes for this file's bytes: the sha256 of a host file's content, or
+        ``image:KEY`` for a nested image (its content is a key, not a digest of its bytes);
+        None when not known."""
+        if not self.content:
+            return None
+        return f"image:{self.content}" if self.image is not None else self.content
+
     def manifest_row(self) -> list[object]:
         """Everything about this node that can change an image's bytes."""
         link = self.link_to.path if self.link_to is not None else None

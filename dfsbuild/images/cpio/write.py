@@ -82,7 +82,7 @@ def plan_cpio(root: FsNode, mtime: int, compress: str, where: tuple[str, str]) -
         packed = scratch()
         z = _compressor(compress, packed)
         try:
-            _stream(plan, z.write, lambda src, n: _copy(src, n, z.write))
+            _stream(plan, z.write, lambda src, n, _: _copy(src, n, z.write))
         finally:
             z.close()
         plan.packed = packed
@@ -103,7 +103,7 @@ def _compressor(kind: str, out: BinaryIO) -> _Compressor:
 
 
 def _stream(plan: CpioPlan, write: Callable[[bytes], object],
-            copy: Callable[[str, int], None]) -> None:
+            copy: Callable[[str, int, str | None], None]) -> None:
     """The uncompressed archive, piece by piece, to ``write`` (file contents to ``copy``)."""
     pos = 0
     for m in plan.members:
@@ -115,9 +115,9 @@ def _stream(plan: CpioPlan, write: Callable[[bytes], object],
         if m.node.kind == "symlink":
             write(m.node.target.encode("utf-8", "surrogateescape"))
         elif m.data_size:
-            source = (m.node.link_to or m.node).source
-            assert source is not None
-            copy(source, m.data_size)
+            node = m.node.link_to or m.node
+            assert node.source is not None
+            copy(node.source, m.data_size, node.data_id)
         write(bytes(pad4(m.data_size) - m.data_size))
         pos += pad4(m.data_size)
     trailer = CpioHeader(0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, len(TRAILER) + 1).pack() \

@@ -413,7 +413,7 @@ def write_fat(plan: FatPlan, out: Sink, digest: Callable[[str, int], str]) -> No
             out.write(text)
         else:
             assert item.node is not None and item.node.source is not None
-            out.copy(item.node.source, item.size_bytes, item.node.content or None)
+            out.copy(item.node.source, item.size_bytes, item.node.data_id)
         out.zeros(room - item.size_bytes)
     out.zeros(plan.image_size - out.pos)
 

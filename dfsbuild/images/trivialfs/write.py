@@ -160,6 +160,6 @@ def write_trivialfs(plan: TrivialPlan, out: Sink) -> None:
         out.zeros(p.entry.start - out.pos)
         if p.content:
             assert p.node.source is not None
-            out.copy(p.node.source, p.content, p.node.content or None)
+            out.copy(p.node.source, p.content, p.node.data_id)
         out.fill(p.entry.size - p.content)     # part of the file: written, never a hole
     out.zeros(plan.image_size - out.pos)
