@@ -97,7 +97,7 @@ def test_a_piece_with_a_flipped_byte_is_refused_and_dropped(project: Path, kind:
     proc = run_cli("build", "--json", cwd=project)
     result = json.loads(proc.stdout)
     assert result["built"] == ["board:image.other"]
-    assert "damaged" in proc.stderr and ("sha256" in proc.stderr or "its id" in proc.stderr)
+    assert "damaged" in proc.stderr and ("content id" in proc.stderr or "its id" in proc.stderr)
     assert out.read_bytes() == good
     assert piece.read_bytes() == before      # stored again from the fresh build
     out.unlink()

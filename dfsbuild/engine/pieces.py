@@ -1,12 +1,13 @@
 """How the cache cuts an output into pieces that survive edits, and puts it back together.
 
 An image is mostly its files' data, each copied whole by the writer at an offset the Sink
-notes with the file's sha256 (its extents). An edit of one file moves every later file when
+notes with the file's content id (its extents). An edit of one file moves every later file when
 its size changes, so pieces at fixed offsets would all change; pieces that follow the image's
 own structure do not:
 
 - a **group** holds the data of consecutive files, each whole, after a header line listing
-  every member's size and sha256. Its id is the sha256 of that header: the same files in the
+  every member's size and content id (its git blob id, trees/digest.py). Its id is the
+  sha256 of that header: the same files in the
   same order make the same group wherever the image puts them. A group ends after a file of
   n bytes when the file's digest, read as a fraction, is below n / 64 KiB (so groups hold
   64 KiB on average whatever the files' sizes), or once it holds 4 MiB: boundaries depend
@@ -18,7 +19,7 @@ own structure do not:
   the Sink left) are not stored: they read as zeros.
 
 Putting an output back checks every piece as it is read: a group's header against its id,
-each member against its sha256, each rest piece against its id. A mismatch raises BadPiece.
+each member against its content id, each rest piece against its id. A mismatch raises BadPiece.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 
 from dfsbuild.errors import InternalError
 from dfsbuild.fileio.copy import BUFFER, data_extents
-from dfsbuild.fileio.sink import ZEROS, Extent
+from dfsbuild.fileio.sink import Extent
+from dfsbuild.trees.digest import blob_hasher
 
 GROUP_TARGET = 64 << 10        # a group's mean size
 GROUP_MAX = 4 << 20
@@ -48,7 +50,7 @@ class BadPiece(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """Whole files' data stored together: each member's (size, sha256), in order, and where
+    """Whole files' data stored together: each member's (size, content id), in order, and where
     each one lies in the output."""
 
     members: tuple[tuple[int, str], ...]
@@ -74,7 +76,13 @@ class Cut:
 
 
 def is_digest(text: object) -> bool:
+    """A SHA-256 in hex: a key, a piece's id."""
     return isinstance(text, str) and len(text) == 64 and set(text) <= _HEX
+
+
+def is_content_id(text: object) -> bool:
+    """A file's content id (its git blob id, hex SHA-1; trees/digest.py)."""
+    return isinstance(text, str) and len(text) == 40 and set(text) <= _HEX
 
 
 def cut(fd: int, size: int, extents: Sequence[Extent] | None) -> Cut:
@@ -90,7 +98,7 @@ def cut(fd: int, size: int, extents: Sequence[Extent] | None) -> Cut:
             files = []
             break
         end = at + n
-        if what != ZEROS and is_digest(what):
+        if is_content_id(what):
             files.append((at, n, what))
     groups = _groups(files)
     spans = [(at, n) for at, n, _ in files]
@@ -178,7 +186,7 @@ def rest_pieces(fd: int, spans: list[Span]) -> Iterator[bytes]:
 
 def write_group(group: Group, src: int, dst: int) -> None:
     """The group's piece into the empty file ``dst``, its members read from the output
-    ``src``, each checked against its sha256 (an output that is not its extents says so)."""
+    ``src``, each checked against its content id (an output that is not its extents says so)."""
     header = group.header
     os.write(dst, header)
     pos = len(header)
@@ -189,8 +197,8 @@ def write_group(group: Group, src: int, dst: int) -> None:
 
 
 def _copy_hashing(src: int, src_at: int, dst: int, dst_at: int, n: int) -> str | None:
-    """Copy ``n`` bytes; their sha256, or None when ``src`` ends first."""
-    h = hashlib.sha256()
+    """Copy ``n`` bytes; their content id, or None when ``src`` ends first."""
+    h = blob_hasher(n)
     done = 0
     while done < n:
         data = os.pread(src, min(n - done, BUFFER), src_at + done)
@@ -214,7 +222,7 @@ def read_group(piece: int, gid: str, offsets: Sequence[int], dst: int,
         members = json.loads(header)
         ok = isinstance(members, list) and len(members) == len(offsets) and all(
             isinstance(m, list) and len(m) == 2 and isinstance(m[0], int) and m[0] > 0
-            and is_digest(m[1]) for m in members)
+            and is_content_id(m[1]) for m in members)
     except ValueError:
         ok = False
     if not ok:
@@ -228,7 +236,7 @@ def read_group(piece: int, gid: str, offsets: Sequence[int], dst: int,
         if found is None:
             raise BadPiece(f"group {gid[:16]}: shorter than its files")
         if found != digest:
-            raise BadPiece(f"group {gid[:16]}: a file's data is not its sha256")
+            raise BadPiece(f"group {gid[:16]}: a file's data is not its content id")
         pos += n
         placed.append((at, n, digest))
     if os.pread(piece, 1, pos):

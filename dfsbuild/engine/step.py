@@ -101,8 +101,9 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
 
 def _fetch(job: Job, settings: Settings, remote: Remote,
            progress: Progress) -> tuple[Record | None, str]:
-    """From the remote cache, checked, into the output and the local cache; (None, why) on
-    any remote problem ("" for a plain miss)."""
+    """From the remote cache, checked, into the output; (None, why) on any remote problem
+    ("" for a plain miss). Not copied into the local cache: the remote holds it, and a
+    second copy would double the bytes a fresh clone writes."""
     from dfsbuild.engine.remote import RemoteMiss
 
     with TempOutput(job.output) as out:
@@ -114,11 +115,6 @@ def _fetch(job: Job, settings: Settings, remote: Remote,
                 warn(f"remote cache: {job.task}: {exc}; building instead")
             return None, str(exc)
         os.ftruncate(out.fd, size)
-        try:
-            settings.cache.store(job.key, out.fd, size, sha)
-        except OSError as exc:
-            warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
-                 f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
         st = out.commit()
     return settings.state.record(job.task, job.key, st, sha, job.material), ""
 

@@ -24,7 +24,7 @@ class FsNode:
     mode: int                  # permission bits
     size_bytes: int = 0        # regular files: content size; symlinks: target length
     source: str | None = None  # where the content comes from (opaque to writers)
-    content: str = ""          # digest of the content, or the key of a nested image
+    content: str = ""          # content id (git blob id), or the key of a nested image
     image: str | None = None   # nested image whose output is the content
     target: str = ""           # symlink text
     major: int = 0
@@ -43,7 +43,7 @@ class FsNode:
 
     @property
     def data_id(self) -> str | None:
-        """What a Sink notes for this file's bytes: the sha256 of a host file's content, or
+        """What a Sink notes for this file's bytes: a host file's content id, or
         ``image:KEY`` for a nested image (its content is a key, not a digest of its bytes);
         None when not known."""
         if not self.content:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dfsbuild.errors import InputError
-from dfsbuild.trees.digest import file_digest
+from dfsbuild.trees.digest import content_id
 from dfsbuild.trees.walk import TreeEntry, stamp_of
 
 RACY_NS = 2_000_000_000
@@ -55,7 +55,7 @@ def _changed(e: TreeEntry, follow: bool, seen_ns: int) -> bool:
     racy = seen_ns - max(e.stamp[1], e.stamp[2]) <= RACY_NS
     if racy and e.digest:
         try:
-            return file_digest(e.host_path) != e.digest
+            return content_id(e.host_path) != e.digest
         except OSError:
             return True
     return False

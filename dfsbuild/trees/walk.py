@@ -36,7 +36,7 @@ class TreeEntry:
     mode: int                 # permission bits (st_mode & 0o7777)
     size_bytes: int           # regular files: content size; symlinks: target length
     host_path: str
-    digest: str | None = None  # regular files: sha256 of the content
+    digest: str | None = None  # regular files: content id (git blob id; digest.py)
     target: str | None = None  # symlinks: the link text
     major: int = 0            # devices
     minor: int = 0
