@@ -101,7 +101,7 @@ class DigestCache:
             from dfsbuild.trees.gitindex import load
 
             self._git, self._git_asked = load(os.getcwd()), True
-        return self._git.content_id(path, st) if self._git is not None else None
+        return self._git.content_id(st) if self._git is not None else None
 
     def save(self) -> None:
         if self.path is None or not self._dirty:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from dataclasses import dataclass
 
 _ENTRY = re.compile(
@@ -41,20 +42,19 @@ Stat = tuple[int, int, int, int, int, int]   # ctime s, ns; mtime s, ns; ino; si
 
 @dataclass(frozen=True, slots=True)
 class GitIndex:
-    """The clean-able entries of one work tree's index, by absolute path."""
+    """The entries of one work tree's index that git's bytes may stand for, by inode number
+    (what a match needs anyway: two files never share an inode and a stat)."""
 
-    entries: dict[str, tuple[str, Stat]]
+    entries: dict[int, tuple[str, Stat]]
     index_mtime_ns: int
 
-    def content_id(self, path: str, st: os.stat_result) -> str | None:
-        """The blob id of ``path`` when git's index vouches for the file as it is (``st``
-        is its stat); None when the file must be hashed."""
-        found = self.entries.get(os.path.abspath(path))
-        if found is None:
+    def content_id(self, st: os.stat_result) -> str | None:
+        """The blob id of the file whose stat is ``st`` when git's index vouches for it as it
+        is; None when the file must be hashed."""
+        found = self.entries.get(st.st_ino & _U32)
+        if found is None or max(st.st_mtime_ns, st.st_ctime_ns) >= self.index_mtime_ns:
             return None
         blob, recorded = found
-        if max(st.st_mtime_ns, st.st_ctime_ns) >= self.index_mtime_ns:
-            return None
         now = (st.st_ctime_ns // _NS & _U32, st.st_ctime_ns % _NS,
                st.st_mtime_ns // _NS & _U32, st.st_mtime_ns % _NS,
                st.st_ino & _U32, st.st_size & _U32)
@@ -74,40 +74,40 @@ def load(start: str) -> GitIndex | None:
     autocrlf = _git(start, "config", "--get", "core.autocrlf", ok=(0, 1))
     if autocrlf is None or autocrlf.strip().lower() in (b"true", b"input"):
         return None
-    listing = _git(top, "ls-files", "-s", "--debug", "-z")
     try:
         index_mtime = os.stat(index).st_mtime_ns
     except OSError:
         return None
-    if listing is None:
+    # The entries and the attributes, asked at once (two git processes, two cores).
+    found: list[set[bytes] | None] = [None]
+    attrs = threading.Thread(target=lambda: found.__setitem__(0, _converted(top)))
+    attrs.start()
+    listing = _git(top, "ls-files", "-s", "--debug", "-z")
+    attrs.join()
+    skip = found[0]
+    if listing is None or skip is None:
         return None
-    found: dict[bytes, tuple[str, Stat]] = {}
+    entries: dict[int, tuple[str, Stat]] = {}
     for m in _ENTRY.finditer(listing):
         mode, blob, stage, path = m.group(1, 2, 3, 4)
-        if mode not in (b"100644", b"100755") or stage != b"0" \
+        if mode not in (b"100644", b"100755") or stage != b"0" or path in skip \
                 or int(m.group(11), 16) & _NOT_CLEAN_FLAGS:
             continue
         c_s, c_ns, m_s, m_ns, ino, size = (int(g) for g in m.group(5, 6, 7, 8, 9, 10))
-        found[path] = (blob.decode(), (c_s, c_ns, m_s, m_ns, ino, size))
-    for path in _converted(top, list(found)):
-        found.pop(path, None)
-    # Paths as this process names them: under the top as git resolved it, and under the
-    # same directory reached through the (possibly symlinked) working directory.
-    tops = {top}
-    here = os.path.abspath(start)
-    tops.add(os.path.normpath(os.path.join(here, os.path.relpath(top, os.path.realpath(here)))))
-    entries = {os.path.join(t, os.fsdecode(p)): v for t in tops for p, v in found.items()}
+        entries[ino] = (blob.decode(), (c_s, c_ns, m_s, m_ns, ino, size))
     return GitIndex(entries, index_mtime)
 
 
-def _converted(top: str, paths: list[bytes]) -> set[bytes]:
-    """The paths whose checkout converts content (any source of attributes git reads)."""
-    if not paths:
-        return set()
+def _converted(top: str) -> set[bytes] | None:
+    """The tracked paths whose checkout converts content (every source of attributes git
+    reads); None when git cannot say."""
+    paths = _git(top, "ls-files", "-z")
+    if paths is None:
+        return None
     out = _git(top, "check-attr", "-z", "--stdin", *(a.decode() for a in _CONVERTING),
-               stdin=b"\0".join(paths) + b"\0")
+               stdin=paths)
     if out is None:
-        return set(paths)
+        return None
     fields = out.split(b"\0")
     # path, attribute, value triples; "unset" (-text, -filter ...) converts nothing
     return {fields[i] for i in range(0, len(fields) - 2, 3)
