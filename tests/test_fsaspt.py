@@ -7,6 +7,7 @@ disk, nothing else."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -158,3 +159,24 @@ def test_a_fragmented_root_img_boots_through_vfat(built: Path, tmp_path: Path) -
     console = _boot(disk, initrd)
     assert "root.img mounted through the vfat path" in console, console[-3000:]
     assert "fsaspt-root: root-b is running" in console
+
+
+def test_boot_sample_boots_a_copy_and_removes_it(tmp_path: Path) -> None:
+    """scripts/boot-sample hands QEMU a temporary copy of the built disk (never build/'s),
+    passes FSASPT_WAIT, returns QEMU's status and leaves no copy behind."""
+    fake = tmp_path / "bin" / "qemu-system-x86_64"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor a; do case "$a" in file=*) f=${a#file=}; f=${f%%,*};; '
+                    'esac; done\necho "$f $*" > "$SEEN"; test -s "$f" || exit 9; exit 3\n')
+    fake.chmod(0o755)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    seen = tmp_path / "seen"
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "TMPDIR": str(temp),
+           "SEEN": str(seen), "FSASPT_WAIT": "0"}
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "boot-sample"), "fsaspt-mbr"],
+                          env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 3, proc.stderr
+    copy, args = seen.read_text().split(" ", 1)
+    assert Path(copy).parent == temp and "fsaspt.wait=0" in args
+    assert not Path(copy).exists() and list(temp.iterdir()) == []
