@@ -132,9 +132,11 @@ def test_quiet_verbose_and_boolean_variables(project: Path) -> None:
     assert run_cli("build", "-q", cwd=project).stdout == ""
     verbose = run_cli("build", "-v", cwd=project).stdout
     assert verbose.count("current ") == 4 and "up to date" in verbose
+    assert "current  board:disk  build/board/board.img\n" in verbose   # where each output is
     (project / "conf.txt").write_text("changed\n")
     off = run_cli("build", cwd=project, env={"DFSBUILD_EXPLAIN": "0"}).stdout
     assert "(extra/conf: content)" not in off and "building board:image.outer" in off
+    assert "built    board:image.outer  build/board/outer.img  " in off
     (project / "conf.txt").write_text("changed again\n")
     on = run_cli("build", cwd=project, env={"DFSBUILD_EXPLAIN": "yes"}).stdout
     assert "(extra/conf: content)" in on

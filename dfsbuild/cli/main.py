@@ -13,6 +13,7 @@ from dfsbuild.cli.build import cmd_build, cmd_check, cmd_plan, cmd_schema, cmd_v
 from dfsbuild.cli.change import cmd_map, cmd_put, cmd_rm
 from dfsbuild.cli.completion import cmd_completion
 from dfsbuild.cli.housekeeping import cmd_cache, cmd_clean
+from dfsbuild.cli.init import cmd_init
 from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_diff, cmd_extract, cmd_inspect, cmd_ls
@@ -154,6 +155,15 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                       help="print only errors and warnings")
     loud.add_argument("-v", "--verbose", action="store_true",
                       help="also say why each output was built, and list those up to date")
+
+    ini = add("init", cmd_init, "start a repository: a layout that builds, its tree, dodo.py, "
+              "build/ in .gitignore",
+              "Write layouts/board.toml (a commented MBR disk with a FAT boot partition and a "
+              "romfs root), rootfs/etc/hostname, dodo.py (for doit) and build/ in .gitignore. "
+              "Nothing is overwritten: init fails, writing nothing, if any of them exists.")
+    ini.add_argument("directory", nargs="?", default=".", metavar="DIR",
+                     help="the repository's top directory (default: here)")
+    ini.add_argument("-q", "--quiet", action="store_true", help="print nothing")
 
     cl = add("clean", cmd_clean, "remove the outputs of layouts (never the cache unless "
              "--cache)", "Remove the build subdirectory of each layout (outputs of images "

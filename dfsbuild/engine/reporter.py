@@ -6,6 +6,7 @@ warnings; ``-v`` adds the reasons and the outputs that were up to date."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -45,6 +46,8 @@ class Results:
         self.rows.append(row)
         size = values.get("size")
         what = f"{outcome:<8} {task}"
+        if values.get("path"):
+            what += f"  {_shown_path(str(values['path']))}"
         if isinstance(size, int):
             what += f"  {_size(size)} in {values.get('seconds', 0):.2f}s"
         if self.settings.explain and values.get("reason"):
@@ -59,7 +62,7 @@ class Results:
             sha = _hash(output, size)
         self.rows.append({"task": task, "path": output, "outcome": "up_to_date", "reason": "",
                           "size": size, "sha256": sha, "seconds": 0.0})
-        self._say(f"current  {task}", level=2)
+        self._say(f"current  {task}  {_shown_path(output)}", level=2)
 
     def failed(self, task: str, output: str | None, message: str) -> None:
         self.rows.append({"task": task, "path": output, "outcome": "failed",
@@ -160,3 +163,9 @@ class Reporter:
 
     def complete_run(self) -> None:
         self.results.finish()
+
+
+def _shown_path(path: str) -> str:
+    """An output's path as the user would type it: relative to here when it is below."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
