@@ -226,3 +226,32 @@ def test_updater_needs_a_fat(tmp_path: Path) -> None:
     path.write_bytes(bytes(1 << 16))
     with open(path, "r+b") as f, pytest.raises(DfsbuildError):
         FatUpdater(f, ByteSource(f), str(path))
+
+
+@pytest.mark.tool
+def test_free_keeps_room_for_put_and_errors_name_a_size_that_fits(tmp_path: Path) -> None:
+    """``free`` beside ``size = "auto"`` keeps clusters for a later ``put`` (fsck.fat counts
+    them); without it ``put`` says what to add; a fixed size too small names one that fits."""
+    tree = tmp_path / "tree"
+    _tree(tree)
+    (tmp_path / "layouts").mkdir()
+    layout = tmp_path / "layouts" / "boot.toml"
+    kernel = _host(tmp_path, "zImage", os.urandom(900_000))
+    base = '[image.boot]\ntype = "fat"\ntree = "../tree"\n'
+    for free in ("", 'free = "1MiB"\n'):
+        layout.write_text("schema = 1\n" + base + free)
+        run_cli("build", "-q", cwd=tmp_path)
+        image = tmp_path / "build" / "boot" / "boot.img"
+        put = run_cli("put", str(image), "zImage", kernel, check=False)
+        if not free:
+            assert put.returncode == 1 and 'free = "1MiB"' in put.stderr, put.stderr
+            continue
+        assert put.returncode == 0, put.stderr          # 900 KB found room
+        fsck(image)
+        assert mtools_files(image, tmp_path / "out")["zImage"] == Path(kernel).read_bytes()
+    layout.write_text("schema = 1\n" + base + 'size = "64KiB"\nfree = "1MiB"\n')
+    too_small = run_cli("check", cwd=tmp_path, check=False)
+    assert too_small.returncode == 1 and "holds them" in too_small.stderr
+    fits = too_small.stderr.split("size = ")[-1].split(" or ")[0]
+    layout.write_text("schema = 1\n" + base + f"size = {fits}\nfree = \"1MiB\"\n")
+    run_cli("build", "-q", cwd=tmp_path)

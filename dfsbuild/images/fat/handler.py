@@ -53,6 +53,7 @@ class FatOptions:
     reserve: tuple[tuple[str, int], ...]
     map: str | None
     hidden_sectors: int | None
+    free: int
 
 
 def _size(value: object, ctx: Context) -> int | None:
@@ -165,6 +166,9 @@ class FatType(ImageType):
         Setting("hidden-sectors", p_int_range(0, 0xFFFFFFFF), None, "the BPB's hidden sectors;"
                 " default: the partition's start when a disk places the image, else 0",
                 kind="integer"),
+        Setting("free", p_size, 0, "free space the image keeps for `dfsbuild put` (a new "
+                "kernel, a larger file): `size = \"auto\"` grows by it, a fixed size must "
+                "hold it; default 0", kind="size"),
     )
 
     def manifest(self, job: ImageJob) -> list[list[object]]:
@@ -187,7 +191,8 @@ class FatType(ImageType):
         want = Wanted(opts.fat, cluster, opts.sector_size, opts.reserved_sectors, opts.fats)
         return FatSettings(opts.size, want, label, serial, opts.oem.ljust(8).encode(),
                            opts.hidden_sectors or 0, opts.contiguous, opts.reserve, opts.map,
-                           tuple(f.dest for f in job.spec.contents.files), job.time)
+                           tuple(f.dest for f in job.spec.contents.files), job.time,
+                           opts.free)
 
     def plan(self, job: ImageJob) -> PlannedImage:
         from dfsbuild.images.fat.write import plan_fat

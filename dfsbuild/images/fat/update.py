@@ -156,7 +156,10 @@ class FatUpdater:
                               "pass --fragment to allow a fragmented file, or give the file a "
                               "reserve in the layout")
         raise UpdateError(f"{self.where}: {need} clusters ({need * cb} bytes) needed, "
-                          f"{free} free (the old contents stay until the new are written)")
+                          f"{free} free (the old contents stay until the new are written)",
+                          f"give the image room where it is made: free = \"{_mib(need * cb)}\" "
+                          f"in its layout (mkfs: --free {_mib(need * cb)}) with size = "
+                          "\"auto\", or a larger size")
 
     def _write_data(self, clusters: list[int], source: str, size: int) -> None:
         g = self.g
@@ -348,3 +351,8 @@ def _runs(clusters: list[int]) -> list[tuple[int, int]]:
         else:
             out.append((c, 1))
     return out
+
+
+def _mib(n: int) -> str:
+    """``n`` bytes rounded up to whole MiB, as a layout size."""
+    return f"{-(-n // (1 << 20))}MiB"

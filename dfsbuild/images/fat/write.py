@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dfsbuild.errors import CapacityError, InternalError
 from dfsbuild.fileio.sink import Sink
@@ -55,6 +55,7 @@ class FatSettings:
     map_path: str | None = None
     order: tuple[str, ...] = ()      # paths the layout names, in its order
     time: int = 0
+    free: int = 0                    # bytes of free clusters the image must keep
 
 
 @dataclass(slots=True, eq=False)
@@ -198,9 +199,11 @@ def plan_fat(root: FsNode, settings: FatSettings, where: tuple[str, str]) -> Fat
 
 
 def _need(g: Geometry, dirs: list[Item], files: list[Item], map_item: Item | None,
-          reserve: dict[str, int]) -> int:
+          reserve: dict[str, int], free: int = 0) -> int:
+    """Clusters the contents take, with ``free`` bytes of free clusters kept."""
     cb = g.cluster_bytes
-    n = sum(-(-d.slots * ENTRY // cb) or 1 for d in dirs if d.path or g.bits == 32)
+    n = -(-free // cb)
+    n += sum(-(-d.slots * ENTRY // cb) or 1 for d in dirs if d.path or g.bits == 32)
     n += sum(-(-f.size_bytes // cb) + -(-reserve.get(f.path, 0) // cb) for f in files)
     if map_item is not None:
         n += -(-len(_map_text(files, g, {}, estimate=True)) // cb)
@@ -208,10 +211,10 @@ def _need(g: Geometry, dirs: list[Item], files: list[Item], map_item: Item | Non
 
 
 def _fits(g: Geometry, dirs: list[Item], files: list[Item], map_item: Item | None,
-          reserve: dict[str, int]) -> bool:
+          reserve: dict[str, int], free: int) -> bool:
     if g.bits != 32 and dirs[0].slots > g.root_entries:
         return False
-    return _need(g, dirs, files, map_item, reserve) <= g.clusters
+    return _need(g, dirs, files, map_item, reserve, free) <= g.clusters
 
 
 def _geometry(settings: FatSettings, dirs: list[Item], files: list[Item],
@@ -222,14 +225,18 @@ def _geometry(settings: FatSettings, dirs: list[Item], files: list[Item],
             g = choose(settings.size, settings.want)
         except NoGeometry as exc:
             raise CapacityError(*where, str(exc)) from None
-        need = _need(g, dirs, files, map_item, reserve)
+        need = _need(g, dirs, files, map_item, reserve, settings.free)
         if need > g.clusters:
+            kept = f" (free = {settings.free} bytes included)" if settings.free else ""
+            fits = _geometry(replace(settings, size=None), dirs, files, map_item, where)
+            mib = -(-fits.total_sectors * fits.sector_size // (1 << 20))
             raise CapacityError(*where, f"the contents need {need} clusters of "
-                                f"{g.cluster_bytes} bytes; a FAT{g.bits} of {settings.size} "
-                                f"bytes has {g.clusters}")
+                                f"{g.cluster_bytes} bytes{kept}; a FAT{g.bits} of "
+                                f"{settings.size} bytes has {g.clusters}: size = \"{mib}MiB\" "
+                                "or \"auto\" holds them")
         return g
     # "auto": the smallest size (in KiB steps) whose geometry holds everything.
-    data = sum(f.size_bytes for f in files)
+    data = sum(f.size_bytes for f in files) + settings.free
     step = 1024
 
     def attempt(kib: int) -> Geometry | None:
@@ -237,7 +244,7 @@ def _geometry(settings: FatSettings, dirs: list[Item], files: list[Item],
             g = choose(kib * step, settings.want)
         except NoGeometry:
             return None
-        return g if _fits(g, dirs, files, map_item, reserve) else None
+        return g if _fits(g, dirs, files, map_item, reserve, settings.free) else None
 
     high = max(64, data // step * 2 + 64)
     while attempt(high) is None:
