@@ -53,17 +53,59 @@ def ordered_dir() -> Iterator[Path]:
         yield Path(d)
 
 
+# Every CLI call as its own process (slower; what users run): DFSBUILD_TEST_SUBPROCESS=1.
+SUBPROCESS = os.environ.get("DFSBUILD_TEST_SUBPROCESS", "") in ("1", "true", "yes")
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``python -m dfsbuild ARGS`` in a subprocess, text output."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-m", "dfsbuild", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=600)
+            check: bool = True, isolated: bool = False) -> subprocess.CompletedProcess[str]:
+    """``dfsbuild ARGS``: in this process, as ``main`` with its own environment, working
+    directory and captured output (quick); as ``python -m dfsbuild`` in a subprocess when
+    ``isolated`` (what a test of start-up, imports or signals needs) or under
+    DFSBUILD_TEST_SUBPROCESS=1."""
+    run = _cli_process if isolated or SUBPROCESS else _cli_here
+    proc = run(list(args), cwd, env)
     if check and proc.returncode != 0:
         raise AssertionError(f"dfsbuild {' '.join(args)} failed ({proc.returncode}):\n"
                              f"{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def _cli_process(args: list[str], cwd: Path | None,
+                 env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "dfsbuild", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _cli_here(args: list[str], cwd: Path | None,
+              env: dict[str, str] | None) -> subprocess.CompletedProcess[str]:
+    from dfsbuild.cli.main import main
+
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = [io.TextIOWrapper(b, encoding="utf-8", errors="surrogateescape",
+                                write_through=True) for b in (out, err)]
+    saved_env, saved_cwd, saved_streams = dict(os.environ), os.getcwd(), (sys.stdout, sys.stderr)
+    os.environ.update(env or {})
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdout, sys.stderr = streams
+        try:
+            code = main(args)
+        except SystemExit as exc:              # argparse: usage errors, --help, --version
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        for stream in streams:
+            stream.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["dfsbuild", *args], code,
+                                       out.getvalue().decode("utf-8", "surrogateescape"),
+                                       err.getvalue().decode("utf-8", "surrogateescape"))
 
 
 def build_here(project: Path, *args: str) -> dict[str, list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -230,3 +231,22 @@ def test_text_output_never_shows_python_values(tmp_path: Path) -> None:
     assert 'option label: "BOOT" -> default' in explained, explained
     for text in (plan, facts, explained):
         assert "None" not in text and "True" not in text and "'BOOT'" not in text
+
+
+def test_the_cli_in_this_process_is_the_cli_users_run(image: Path, tmp_path: Path) -> None:
+    """The suite runs most commands in-process (run_cli); each of these gives the same exit
+    status, output and errors as ``python -m dfsbuild`` in its own process."""
+    (tmp_path / "layouts").mkdir()
+    (tmp_path / "layouts" / "bad.toml").write_text('schema = 1\n[image.x]\ntype = "nope"\n')
+    env = {"DFSBUILD_BUILD_DIR": str(tmp_path / "elsewhere")}
+    before = (Path.cwd(), os.environ.get("DFSBUILD_BUILD_DIR"))
+    for args in (["--version"], ["ls", str(image), "/etc"], ["inspect", str(image), "--json"],
+                 ["cat", str(image), "/etc/hostname"], ["check"], ["plan", "--json"],
+                 ["build"], ["ls", str(tmp_path / "missing.img")], ["frobnicate"],
+                 ["put", str(image), "/etc/x", str(tmp_path / "none")]):
+        here = run_cli(*args, cwd=tmp_path, env=env, check=False)
+        there = run_cli(*args, cwd=tmp_path, env=env, check=False, isolated=True)
+        assert (here.returncode, here.stdout, here.stderr) == \
+            (there.returncode, there.stdout, there.stderr), args
+    assert (Path.cwd(), os.environ.get("DFSBUILD_BUILD_DIR")) == before   # both restored
+    assert (tmp_path / "elsewhere").is_dir()                # the variable reached the build
