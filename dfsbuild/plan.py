@@ -17,12 +17,10 @@ from typing import Protocol
 
 from dfsbuild import __version__
 from dfsbuild.clock import build_time
-from dfsbuild.engine.keys import content_key, key_material
 from dfsbuild.errors import CapacityError, InputError, InternalError, LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
-from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout
-from dfsbuild.layout.settings import options_json, options_material
+from dfsbuild.keys import content_key, key_material
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import DiskJob, DiskLayout
 from dfsbuild.tables.place import place_regions
@@ -30,6 +28,8 @@ from dfsbuild.trees.fstree import FsNode, TreeBuilder
 from dfsbuild.trees.inputs import Input
 from dfsbuild.trees.patterns import matches
 from dfsbuild.trees.walk import FileTooLarge, TreeEntry
+from dfsbuild.vocab.model import DiskSpec, ImageSpec, Layout
+from dfsbuild.vocab.settings import options_json, options_material
 
 Scanner = Callable[[str, tuple[str, ...], "int | None"], list[TreeEntry]]
 Describer = Callable[[str, "int | None"], TreeEntry]      # (path, largest size allowed)
@@ -176,9 +176,6 @@ class LayoutPlan:
     build_dir: str
     images: dict[str, ImagePlan]   # in dependency order: nested images first
     disk: DiskPlan | None
-
-    def outputs(self) -> dict[str, str]:
-        return {name: p.output for name, p in self.images.items()}
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -58,7 +58,8 @@ def format_packages() -> list[Path]:
 
 
 def test_the_folders_show_the_architecture() -> None:
-    for name in ("layout", "trees", "fileio", "images", "tables", "engine", "inspect", "cli"):
+    for name in ("vocab", "layout", "trees", "fileio", "images", "tables", "engine", "inspect",
+                 "cli"):
         assert (PACKAGE / name / "__init__.py").exists(), name
     assert {p.name for p in format_packages()} >= {"romfs", "mbr", "gpt", "embr"}
 
@@ -100,6 +101,63 @@ def test_image_packages_do_not_import_each_other() -> None:
             for name in imports(path):
                 assert not any(name == o or name.startswith(o + ".") for o in others), \
                     f"{rel(path)} imports {name}"
+
+
+def test_the_vocabulary_is_a_floor_below_the_formats_and_the_loader() -> None:
+    """images/ and tables/ speak vocab/ and never import the loader (layout/), which imports
+    their registries; vocab/ imports no format, registry, loader or engine."""
+    for under in ("images", "tables"):
+        for path in modules(under):
+            bad = {n for n in imports(path) if n == "dfsbuild.layout" or
+                   n.startswith("dfsbuild.layout.")}
+            assert not bad, f"{rel(path)} imports {bad}"
+    upper = ("dfsbuild.layout", "dfsbuild.images", "dfsbuild.tables", "dfsbuild.engine",
+             "dfsbuild.cli", "dfsbuild.plan", "dfsbuild.inspect")
+    for path in modules("vocab"):
+        bad = {n for n in imports(path) if any(n == u or n.startswith(u + ".") for u in upper)}
+        assert not bad, f"{rel(path)} imports {bad}"
+
+
+def test_no_two_modules_import_each_other_even_lazily() -> None:
+    """No import circle, through any number of modules, counting imports inside functions:
+    each module can be read knowing only what it imports."""
+    def name_of(path: Path) -> str:
+        dotted = "dfsbuild." + rel(path)[:-3].replace("/", ".")
+        return dotted.removesuffix(".__init__")
+    names = {name_of(p): p for p in modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in names:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in names else node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name in names}
+        graph[name] = deps - {name}
+    # Depth-first search for a back edge (a circle), without recursion.
+    state: dict[str, int] = {}               # 1: on the current path, 2: done
+    for start in graph:
+        stack = [(start, iter(sorted(graph[start])))]
+        path = [start]
+        state.setdefault(start, 1)
+        if state[start] == 2:
+            continue
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+                continue
+            assert state.get(child) != 1, "import circle: " + " -> ".join(
+                [*path[path.index(child):], child])
+            if child not in state:
+                state[child] = 1
+                stack.append((child, iter(sorted(graph[child]))))
+                path.append(child)
 
 
 def test_only_engine_tasks_imports_doit() -> None:

@@ -63,7 +63,6 @@ complete -F _dfsbuild dfsbuild
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
-    from dfsbuild.cli.main import build_parser
-
-    print(script(build_parser(), args.shell), end="")
+    # The whole parser, made by the factory main hands over (main imports this module).
+    print(script(args.parser_factory(), args.shell), end="")
     return EXIT_OK

@@ -18,7 +18,7 @@ from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_diff, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.cli.trivialfs import add_trivialfs
-from dfsbuild.errors import DfsbuildError, FormatError, LayoutErrors
+from dfsbuild.errors import DfsbuildError, InternalError, LayoutErrors
 from dfsbuild.units import SizeError, parse_size
 
 # -- parser --------------------------------------------------------------------------------------
@@ -57,6 +57,10 @@ def _jobs(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("at least 1 job")
     return n
+
+
+def _unparsed_mkfs(args: argparse.Namespace) -> int:
+    raise InternalError("mkfs was parsed without its image types")
 
 
 def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
@@ -117,8 +121,8 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
 
     if mkfs:
         add_mkfs(sub)
-    else:
-        add("mkfs", cmd_build, "make one filesystem image from a directory")
+    else:                  # listed in --help; never run (its types are parsed when named)
+        add("mkfs", _unparsed_mkfs, "make one filesystem image from a directory")
 
     b = add("build", cmd_build, "build layouts (only what changed)",
             "Build every output of the layouts (default: every *.toml in layouts/). Outputs "
@@ -300,6 +304,7 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                "Print a completion script: source <(dfsbuild completion bash) in ~/.bashrc; "
                "zsh the same; fish: dfsbuild completion fish | source.")
     comp.add_argument("shell", choices=("bash", "zsh", "fish"))
+    comp.set_defaults(parser_factory=build_parser)
 
     rm = add("rm", cmd_rm, "remove one file from a filesystem image, in place")
     for sp in (put, rm):
@@ -321,9 +326,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except FormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
     except LayoutErrors as exc:
         for e in exc.errors:
             print(f"error: {e}", file=sys.stderr)

@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from dfsbuild.cli.output import EXIT_OK
-from dfsbuild.layout.settings import Context, Setting
+from dfsbuild.vocab.settings import Context, Setting
 
 CLI_FILE = "the command line"
 
@@ -72,11 +72,11 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
     from dfsbuild.fileio.sink import Sink
     from dfsbuild.images import IMAGE_TYPES
     from dfsbuild.images.base import ImageJob
-    from dfsbuild.layout.model import Contents, ImageSpec
-    from dfsbuild.layout.settings import build_options
     from dfsbuild.trees.digest import DigestCache
     from dfsbuild.trees.fstree import TreeBuilder
     from dfsbuild.trees.walk import describe_file, scan_tree
+    from dfsbuild.vocab.model import Contents, ImageSpec
+    from dfsbuild.vocab.settings import build_options
 
     t = IMAGE_TYPES[args.fstype]
     check_output_path(args.output)

@@ -78,10 +78,10 @@ def _gen(args: argparse.Namespace) -> int:
     from dfsbuild.fileio.sink import Sink
     from dfsbuild.images.trivialfs.handler import _uuid
     from dfsbuild.images.trivialfs.write import TrivialSettings, plan_trivialfs, write_trivialfs
-    from dfsbuild.layout.settings import Context
     from dfsbuild.trees.digest import DigestCache
     from dfsbuild.trees.fstree import TreeBuilder, manifest
     from dfsbuild.trees.walk import scan_tree
+    from dfsbuild.vocab.settings import Context
 
     builder = TreeBuilder()
     builder.add_scan(scan_tree(".", (), DigestCache(None)))

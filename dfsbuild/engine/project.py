@@ -11,10 +11,10 @@ from dfsbuild.engine.memo import KeyMemoFile
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings, project_root
 from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
 from dfsbuild.layout.load import load_layouts
-from dfsbuild.layout.model import Layout
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
 from dfsbuild.trees.walk import describe_file, scan_tree, stat_lines
+from dfsbuild.vocab.model import Layout
 
 
 def find_layouts(paths: Sequence[str]) -> list[str]:
@@ -58,10 +58,8 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
                 lambda path, limit: describe_file(path, digests, limit),
                 known_size if hints else None, stat_lines, memo,
             ))
-        except LayoutError as exc:
-            found.append(exc)
         except DfsbuildError as exc:
-            found.append(LayoutError(layout.path, "", str(exc)))
+            found.append(_of_layout(layout.path, exc))
     LayoutErrors.raise_if(found)
     # A read-only checkout still plans: the stat cache is only a speed-up.
     with contextlib.suppress(OSError):
@@ -93,6 +91,11 @@ def prepare(outputs: Sequence[ImagePlan | DiskPlan]) -> None:
             else:
                 p.disk  # noqa: B018
         except DfsbuildError as exc:
-            if isinstance(exc, LayoutError):
-                raise
-            raise LayoutError(p.layout_file, "", str(exc)) from None
+            raise _of_layout(p.layout_file, exc) from None
+
+
+def _of_layout(path: str, exc: DfsbuildError) -> LayoutError:
+    """An error met while planning a layout, as an error of that layout (its hint kept)."""
+    if isinstance(exc, LayoutError):
+        return exc
+    return LayoutError(path, "", str(exc), hint=exc.hint)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
 from dfsbuild.errors import FormatError
-from dfsbuild.layout.model import ImageSpec
-from dfsbuild.layout.settings import Context, Setting, build_options, read_settings
-from dfsbuild.layout.table import Table
 from dfsbuild.trees.fstree import FsNode, manifest
 from dfsbuild.trees.walk import TreeEntry
+from dfsbuild.vocab.model import ImageSpec
+from dfsbuild.vocab.settings import Context, Setting, build_options, read_settings
+from dfsbuild.vocab.table import Table
 
 if TYPE_CHECKING:                 # the writing and reading halves, imported when used
     from dfsbuild.fileio.sink import Sink

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dfsbuild.images.base import ImageJob, ImageType, PlannedImage
-from dfsbuild.layout.settings import Setting, p_host_path
+from dfsbuild.vocab.settings import Setting, p_host_path
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink

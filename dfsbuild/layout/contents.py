@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from dfsbuild.errors import LayoutError
-from dfsbuild.layout.model import DEVICE_KINDS, Contents, DeviceSpec, FileSpec
-from dfsbuild.layout.settings import Context, Setting, p_host_path, p_mode, p_size
-from dfsbuild.layout.table import Table, describe
 from dfsbuild.trees.patterns import PatternError, check_pattern
+from dfsbuild.vocab.model import DEVICE_KINDS, Contents, DeviceSpec, FileSpec
+from dfsbuild.vocab.settings import Context, Setting, p_host_path, p_mode, p_size
+from dfsbuild.vocab.table import Table, describe
 
 MAX_NAME = 255         # no filesystem dfsbuild writes holds a longer name
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dfsbuild.errors import LayoutError
-from dfsbuild.layout.table import describe, key_join
+from dfsbuild.vocab.table import describe, key_join
 
 ALLOWED = ("include", "image", "vars")
 MAX_DEPTH = 16

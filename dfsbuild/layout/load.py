@@ -19,15 +19,15 @@ from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageType
 from dfsbuild.layout.contents import CONTENT_SETTINGS, contents_from
 from dfsbuild.layout.include import gather
-from dfsbuild.layout.model import DiskSpec, ImageSpec, Layout, PartitionSpec, RegionSpec
-from dfsbuild.layout.settings import Context, Setting, p_output, read_settings
-from dfsbuild.layout.table import Table, key_join
 from dfsbuild.layout.validate import validate_layout
 from dfsbuild.layout.variables import Budget, layout_vars, substitute
 from dfsbuild.layout.warnings import layout_warnings
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import TableKind
 from dfsbuild.tables.place import PARTITION_SETTINGS, REGION_SETTINGS
+from dfsbuild.vocab.model import DiskSpec, ImageSpec, Layout, PartitionSpec, RegionSpec
+from dfsbuild.vocab.settings import Context, Setting, p_output, read_settings
+from dfsbuild.vocab.table import Table, key_join
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -14,9 +14,9 @@ from typing import Any
 
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.layout.load import SCHEMA, disk_common, image_common, image_settings
-from dfsbuild.layout.settings import Setting
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.place import PARTITION_SETTINGS, REGION_SETTINGS
+from dfsbuild.vocab.settings import Setting
 
 SCHEMA_ID = "https://dfsbuild.invalid/schema/layout.schema.json"
 _KINDS: dict[str, dict[str, Any]] = {

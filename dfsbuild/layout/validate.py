@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from dfsbuild.errors import LayoutError
 from dfsbuild.images import IMAGE_TYPES
-from dfsbuild.layout.model import DeviceSpec, FileSpec, Layout
 from dfsbuild.tables import TABLE_KINDS
+from dfsbuild.vocab.model import DeviceSpec, FileSpec, Layout
 
 
 def _file(file: str, key: str, path: str) -> None:

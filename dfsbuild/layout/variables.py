@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dfsbuild.errors import LayoutError
-from dfsbuild.layout.table import describe, key_join
+from dfsbuild.vocab.table import describe, key_join
 
 MAX_EXPANDED = 1 << 24       # characters of expanded strings in one layout
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

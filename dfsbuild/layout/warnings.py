@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from dfsbuild.images import IMAGE_TYPES
-from dfsbuild.layout.model import Layout
 from dfsbuild.tables import TABLE_KINDS
+from dfsbuild.vocab.model import Layout
 
 # `mode = 644` (not `0o644`, not "0644"): TOML reads the decimal number 644 (octal 1204).
 _DECIMAL_MODE = re.compile(r"(?<![\w-])mode\s*=\s*([1-7][0-7]{2,3})(?![\w.])")

@@ -11,15 +11,15 @@ from typing import Any, ClassVar
 
 from dfsbuild.errors import FormatError
 from dfsbuild.fileio.source import ByteSource
-from dfsbuild.layout.model import DiskSpec, PartitionSpec, RegionSpec
-from dfsbuild.layout.settings import (
+from dfsbuild.vocab.model import DiskSpec, PartitionSpec, RegionSpec
+from dfsbuild.vocab.settings import (
     Context,
     Setting,
     build_options,
     options_json,
     read_settings,
 )
-from dfsbuild.layout.table import Table
+from dfsbuild.vocab.table import Table
 
 Structures = list[tuple[int, bytes]]     # (LBA, bytes) of every table structure
 MAX_FILE_BYTES = (1 << 63) - 1           # the largest file offset a host can address

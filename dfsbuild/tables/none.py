@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dfsbuild.layout.model import DiskSpec
-from dfsbuild.layout.settings import Setting, p_str
 from dfsbuild.tables.base import DiskJob, DiskLayout, TableKind
+from dfsbuild.vocab.model import DiskSpec
+from dfsbuild.vocab.settings import Setting, p_str
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dfsbuild.errors import CapacityError, LayoutError
-from dfsbuild.layout.model import DiskSpec, PartitionSpec, RegionSpec
-from dfsbuild.layout.settings import (
+from dfsbuild.tables.base import (
+    MAX_FILE_BYTES,
+    DiskJob,
+    DiskLayout,
+    PlacedPartition,
+    PlacedRegion,
+)
+from dfsbuild.units import align_up, format_size
+from dfsbuild.vocab.model import DiskSpec, PartitionSpec, RegionSpec
+from dfsbuild.vocab.settings import (
     Context,
     Setting,
     p_bool,
@@ -26,14 +34,6 @@ from dfsbuild.layout.settings import (
     p_size,
     p_str,
 )
-from dfsbuild.tables.base import (
-    MAX_FILE_BYTES,
-    DiskJob,
-    DiskLayout,
-    PlacedPartition,
-    PlacedRegion,
-)
-from dfsbuild.units import align_up, format_size
 
 
 def _disk_size(value: object, ctx: Context) -> int | None:

@@ -16,8 +16,8 @@ from dfsbuild.images.base import (
     ImageType,
     PlannedImage,
 )
-from dfsbuild.layout.settings import Setting, p_choice
 from dfsbuild.trees.fstree import manifest
+from dfsbuild.vocab.settings import Setting, p_choice
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink

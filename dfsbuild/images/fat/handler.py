@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar
 from dfsbuild.errors import CapacityError
 from dfsbuild.ids import derive_u32
 from dfsbuild.images.base import DIRS, EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
-from dfsbuild.layout.settings import (
+from dfsbuild.trees.fstree import manifest
+from dfsbuild.units import is_power_of_two
+from dfsbuild.vocab.settings import (
     Context,
     Setting,
     p_bool,
@@ -22,9 +24,7 @@ from dfsbuild.layout.settings import (
     p_size,
     p_str,
 )
-from dfsbuild.layout.table import describe
-from dfsbuild.trees.fstree import manifest
-from dfsbuild.units import is_power_of_two
+from dfsbuild.vocab.table import describe
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink

@@ -17,9 +17,9 @@ from dfsbuild.images.base import (
     ImageType,
     PlannedImage,
 )
-from dfsbuild.layout.model import ImageSpec
-from dfsbuild.layout.settings import Context, Setting, p_align16
-from dfsbuild.layout.table import describe
+from dfsbuild.vocab.model import ImageSpec
+from dfsbuild.vocab.settings import Context, Setting, p_align16
+from dfsbuild.vocab.table import describe
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from dfsbuild.ids import derive_uuid
 from dfsbuild.images.base import EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
-from dfsbuild.layout.settings import Context, Setting, p_choice, p_size, p_str
-from dfsbuild.layout.table import describe
 from dfsbuild.trees.fstree import manifest
 from dfsbuild.units import is_power_of_two
+from dfsbuild.vocab.settings import Context, Setting, p_choice, p_size, p_str
+from dfsbuild.vocab.table import describe
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink

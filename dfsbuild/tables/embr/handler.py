@@ -8,11 +8,11 @@ from typing import Any
 
 from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.fileio.source import ByteSource
-from dfsbuild.layout.model import DiskSpec
-from dfsbuild.layout.settings import Context, Setting, p_bool, p_host_path, p_int_range
-from dfsbuild.layout.table import Table
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
+from dfsbuild.vocab.model import DiskSpec
+from dfsbuild.vocab.settings import Context, Setting, p_bool, p_host_path, p_int_range
+from dfsbuild.vocab.table import Table
 
 MAX_BOOT_CODE = 0xFFFF * 4096      # sect_offset is 16-bit: the code cannot reach further
 

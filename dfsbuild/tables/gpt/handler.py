@@ -10,9 +10,6 @@ from typing import Any
 from dfsbuild.errors import LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_uuid
-from dfsbuild.layout.model import DiskSpec
-from dfsbuild.layout.settings import Context, Setting, p_bool, p_guid, p_int_range
-from dfsbuild.layout.table import Table
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.gpt import records as gpt
@@ -24,6 +21,9 @@ from dfsbuild.tables.place import (
     mbr_boot_code,
     place,
 )
+from dfsbuild.vocab.model import DiskSpec
+from dfsbuild.vocab.settings import Context, Setting, p_bool, p_guid, p_int_range
+from dfsbuild.vocab.table import Table
 
 LEGACY_BIOS_BOOTABLE = 1 << parttypes.GPT_ATTRIBUTES["legacy-bios-bootable"]
 

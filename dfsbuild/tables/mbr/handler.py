@@ -10,9 +10,6 @@ from typing import TYPE_CHECKING, Any
 from dfsbuild.errors import CapacityError, FormatError, LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
-from dfsbuild.layout.model import DiskSpec
-from dfsbuild.layout.settings import Context, Setting, p_bool
-from dfsbuild.layout.table import describe
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
 from dfsbuild.tables.place import (
@@ -23,6 +20,9 @@ from dfsbuild.tables.place import (
     mbr_boot_code,
     place,
 )
+from dfsbuild.vocab.model import DiskSpec
+from dfsbuild.vocab.settings import Context, Setting, p_bool
+from dfsbuild.vocab.table import describe
 
 if TYPE_CHECKING:                 # the records are imported when a disk is planned
     from dfsbuild.tables.mbr.records import MbrEntry

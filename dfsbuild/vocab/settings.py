@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from dfsbuild.layout.table import Table, describe
 from dfsbuild.units import SizeError, is_power_of_two, parse_size
+from dfsbuild.vocab.table import Table, describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,3 @@ def p_guid(value: object, ctx: Context) -> str:
             pass
     raise ValueError(f"{describe(value)} is not a GUID such as "
                      "\"11111111-2222-3333-4444-555555555555\"")
-
-
-def p_image_name(value: object, ctx: Context) -> str:
-    return p_str(value, ctx)
