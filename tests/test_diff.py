@@ -106,3 +106,75 @@ def test_diff_of_two_filesystems_and_mixed_targets(tmp_path: Path) -> None:
     assert "changed  /etc/hostname  (size 4 -> 10, mode 0644 -> 0755)" in text
     proc = run_cli("diff", str(a), str(image), check=False)
     assert proc.returncode == 1 and "one is a partitioned disk" in proc.stderr
+
+
+CARD = """schema = 1
+[image.spl]
+type = "raw"
+file = "spl.bin"
+[image.root]
+type = "romfs"
+tree = "root"
+[disk]
+table = "{table}"
+size = "{size}"
+{id_key} = "{disk_id}"
+boot-code = "{boot}"
+seed = "one card"
+[[disk.region]]
+name = "spl"
+image = "spl"
+start = "{spl_at}"
+[[disk.partition]]
+name = "root"
+image = "root"
+start = "1MiB"
+"""
+
+
+@pytest.mark.parametrize("table", ["mbr", "gpt"])
+def test_diff_compares_whole_disks(tmp_path: Path, table: str) -> None:
+    """Two cards that differ only outside their partitions: a boot loader at 8 KiB, the boot
+    code, the disk id, the size. Each is named (sfdisk reads the id), and the same card
+    against itself is the same."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "hostname").write_text("box\n")
+    (tmp_path / "spl.bin").write_bytes(os.urandom(3000))
+    (tmp_path / "boot.bin").write_bytes(os.urandom(440))
+    disk_id = "0x12345678" if table == "mbr" else "11111111-2222-3333-4444-555555555555"
+    other_id = "0x12345679" if table == "mbr" else "11111111-2222-3333-4444-555555555556"
+    spl_at = 8192 if table == "mbr" else 20480     # past the GPT's entries
+
+    def card(name: str, size: str = "4MiB", ident: str = disk_id,
+             spl: bytes | None = None, boot: str = "boot.bin") -> Path:
+        if spl is not None:
+            (tmp_path / "spl.bin").write_bytes(spl)
+        (tmp_path / f"{name}.toml").write_text(CARD.format(
+            table=table, size=size, disk_id=ident, boot=boot,
+            id_key="disk-id" if table == "mbr" else "guid", spl_at=f"{spl_at}B"))
+        run_cli("build", str(tmp_path / f"{name}.toml"), "--build-dir", str(tmp_path / "b"))
+        return tmp_path / "b" / name / f"{name}.img"
+
+    spl = (tmp_path / "spl.bin").read_bytes()
+    a = card("a")
+    assert _diff(a, card("same")) == (0, {"partitions": [], "files": []})
+    changed = bytearray(spl)
+    changed[1000] ^= 0xFF
+    code, found = _diff(a, card("b", spl=bytes(changed)))
+    sector = spl_at + 1000 // 512 * 512
+    assert code == 1 and found["partitions"] == [
+        {"partition": None, "change": "bytes", "at": [sector, sector + 512]}], found
+    text = run_cli("diff", str(a), str(tmp_path / "b" / "b" / "b.img"), check=False).stdout
+    assert f"disk bytes {sector}..{sector + 511} (outside the partitions) differ" in text
+    (tmp_path / "boot2.bin").write_bytes(os.urandom(440))
+    changes = {c["change"] for c in _diff(a, card("c", spl=spl, boot="boot2.bin"))[1][
+        "partitions"]}
+    assert changes == {"boot code"}
+    sfdisk = json.loads(subprocess.run([need_tool("sfdisk"), "--json", str(card("d", ident=
+                        other_id))], check=True, capture_output=True, text=True).stdout)
+    found = _diff(a, tmp_path / "b" / "d" / "d.img")[1]["partitions"]
+    assert {"partition": None, "change": "disk id", "a": disk_id.upper() if table == "gpt"
+            else disk_id, "b": sfdisk["partitiontable"]["id"]} in found
+    assert [c for c in found if c["change"] == "bytes"] == []  # the id is no stray byte
+    bigger = _diff(a, card("e", size="6MiB"))[1]["partitions"]
+    assert {"partition": None, "change": "size", "a": 4 << 20, "b": 6 << 20} in bigger

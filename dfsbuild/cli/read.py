@@ -147,7 +147,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 @naming_the_image("a", "b")
 def cmd_diff(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
-    from dfsbuild.inspect.diff import file_changes, partition_files, table_changes
+    from dfsbuild.inspect.diff import (
+        disk_changes,
+        file_changes,
+        partition_files,
+        table_changes,
+    )
 
     a_args = argparse.Namespace(image=args.a, sector_size=args.sector_size)
     b_args = argparse.Namespace(image=args.b, sector_size=args.sector_size)
@@ -160,7 +165,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.a} and {args.b}: one is a partitioned disk, the "
                                  "other is not (name a partition: DISK:PART)")
             if a_table is not None:
-                partitions = table_changes(a_table, b_table)
+                assert b_table is not None
+                partitions = [*disk_changes(a.src, a_table, b.src, b_table),
+                              *table_changes(a_table, b_table)]
                 files = list(partition_files(a.src, a_table, b.src, b_table, a.name, b.name))
             else:
                 files = list(file_changes(
@@ -175,7 +182,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         for c in partitions:
             detail = f": {c['a']} -> {c['b']}" if "a" in c else ""
-            print(f"partition {c['partition'] or '(table)'} {c['change']}{detail}")
+            at = c.get("at")
+            if isinstance(at, list):
+                print(f"disk bytes {at[0]}..{at[1] - 1} (outside the partitions) differ")
+            elif c["partition"] is None:
+                print(f"disk {c['change']}{detail}")
+            else:
+                print(f"partition {c['partition']} {c['change']}{detail}")
         for f in files:
             where = f"{f['partition']}:" if "partition" in f else ""
             fields = ", ".join(f"{k} {v[0]} -> {v[1]}" if isinstance(v, list) else k

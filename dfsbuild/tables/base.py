@@ -164,6 +164,9 @@ class DiskTable:
     extra: dict[str, object] = field(default_factory=dict)   # JSON fields of the table
     dump_header: list[str] = field(default_factory=list)     # ``--dump`` lines after unit:
     dump_trailer: list[str] = field(default_factory=list)    # lines after the partitions
+    # (offset, size) in bytes of the table's own structures outside its partitions (sector
+    # 0; GPT headers and entry arrays); ``diff`` reports their changes as table changes.
+    structures: list[tuple[int, int]] = field(default_factory=list)
 
     def find(self, selector: str) -> DiskPartition:
         """A partition by number (ASCII digits only) or by name."""

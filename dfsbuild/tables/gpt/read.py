@@ -97,6 +97,12 @@ def read_gpt(src: ByteSource, sector_size: int | None) -> DiskTable:
         except FormatError as exc:
             problems.append((exc.offset or 0, f"backup GPT: {exc.message} (header at LBA "
                              f"{header.alternate_lba})"))
+    array_bytes = -(-header.entry_count * header.entry_size // ss) * ss
+    # The other copy's array sits next to its header: before the backup, after the primary.
+    other_array = (header.alternate_lba - array_bytes // ss if header.alternate_lba > 1
+                   else 2)
+    structures = [(0, ss), (header.my_lba * ss, ss), (header.entries_lba * ss, array_bytes),
+                  (header.alternate_lba * ss, ss), (other_array * ss, array_bytes)]
     parts = []
     for i in range(header.entry_count):
         offset = header.entries_lba * ss + i * header.entry_size
@@ -137,7 +143,7 @@ def read_gpt(src: ByteSource, sector_size: int | None) -> DiskTable:
         trailer = ["", f"hybrid MBR: {facts['hybrid_mbr']}"]
     return DiskTable("gpt", str(header.disk_guid).upper(), ss, parts, problems, facts,
                      [f"first-lba: {header.first_usable_lba}",
-                      f"last-lba: {header.last_usable_lba}"], trailer)
+                      f"last-lba: {header.last_usable_lba}"], trailer, structures)
 
 
 def attribute_text(bits: int) -> str:

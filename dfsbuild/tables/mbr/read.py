@@ -65,5 +65,6 @@ def read_mbr(src: ByteSource, ss: int) -> DiskTable:
         for number, found in enumerate(walk_ebrs(src, extended, ss), 5):
             parts.append(_entry(number, found.entry, found.ebr_lba + found.entry.start_lba,
                                 logical=True, ebr_lba=found.ebr_lba))
-    return DiskTable("dos", f"0x{mbr.disk_id:08x}", ss, parts, problems)
+    return DiskTable("dos", f"0x{mbr.disk_id:08x}", ss, parts, problems,
+                     structures=[(0, ss)])           # EBRs lie inside the extended partition
 
