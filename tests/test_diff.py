@@ -178,3 +178,7 @@ def test_diff_compares_whole_disks(tmp_path: Path, table: str) -> None:
     assert [c for c in found if c["change"] == "bytes"] == []  # the id is no stray byte
     bigger = _diff(a, card("e", size="6MiB"))[1]["partitions"]
     assert {"partition": None, "change": "size", "a": 4 << 20, "b": 6 << 20} in bigger
+    # inspect and ls show the region: non-zero bytes outside partitions and structures.
+    report = json.loads(run_cli("inspect", "--json", str(a)).stdout)
+    assert report["outside_partitions"] == [{"start": spl_at, "size": 3072}]
+    assert f"bytes {spl_at}..{spl_at + 3071}" in run_cli("ls", str(a)).stdout

@@ -66,46 +66,59 @@ def _build(args: argparse.Namespace, settings: Any, lock: Any, cannot_write: str
     from dfsbuild.engine.reporter import Results
     from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors
 
+    keep_going = getattr(args, "keep_going", False)
+    broken: list[LayoutError] | None = [] if keep_going else None
     try:
-        plans, only = _plan_targets(args.layouts, settings, hints=True)
+        plans, only = _plan_targets(args.layouts, settings, hints=True, broken=broken)
     except (LayoutError, LayoutErrors) as exc:
         _json_errors(settings, exc)
         raise
     todo = stale(plans, settings, only)
+    if todo and lock is None:
+        raise DfsbuildError(f"{settings.build_dir}: {cannot_write}; {len(todo)} outputs need "
+                            f"building ({todo[0].task} first)",
+                            hint="build elsewhere with --build-dir")
+    try:
+        prepare(todo, broken)
+    except LayoutError as exc:
+        _json_errors(settings, exc)
+        raise
+    if broken:                          # --keep-going: build what the others need
+        left_out = {e.file for e in broken}
+        plans = [lp for lp in plans if lp.layout.path not in left_out]
+        todo = [p for p in todo if p.layout_file not in left_out]
+        if only is not None:
+            only = {t for lp in plans for t in (p.task for p in outputs(lp)) if t in only}
+    failed = EXIT_FAIL if broken else EXIT_OK
     if not todo:
         results = Results(settings, sys.stdout, started)
+        results.layout_errors(broken or [])
         for lp in plans:
             for p in outputs(lp):
                 if only is None or p.task in only:
                     results.up_to_date(p.task, p.output)
         results.finish()
-        return EXIT_OK
-    if lock is None:
-        raise DfsbuildError(f"{settings.build_dir}: {cannot_write}; {len(todo)} outputs need "
-                            f"building ({todo[0].task} first)",
-                            hint="build elsewhere with --build-dir")
-    try:
-        prepare(todo)
-    except LayoutError as exc:
-        _json_errors(settings, exc)
-        raise
+        return failed
     from dfsbuild.engine.tasks import run_doit
 
     status = run_doit(plans, settings, args.jobs, started,
-                      sorted(only) if only is not None else None)
-    return EXIT_OK if status == 0 else EXIT_FAIL
+                      sorted(only) if only is not None else None, keep_going,
+                      tuple(broken or ()))
+    return EXIT_OK if status == 0 and not broken else EXIT_FAIL
 
 
-def _plan_targets(words: list[str], settings: Any, hints: bool) -> tuple[Any, set[str] | None]:
+def _plan_targets(words: list[str], settings: Any, hints: bool,
+                  broken: Any = None) -> tuple[Any, set[str] | None]:
     """Plans of the layouts named (``LAYOUT:disk`` / ``LAYOUT:image.NAME`` name one output),
-    and the tasks to run: the named outputs and what they are made of (None: all)."""
+    and the tasks to run: the named outputs and what they are made of (None: all). Given
+    ``broken``, layouts with errors are left out and their errors added there."""
     from dfsbuild.engine.jobs import selected, split_target
     from dfsbuild.engine.project import plan_project
 
     named = [(_layout_file(path) if target is not None else path, target)
              for path, target in map(split_target, words)]
     plans = plan_project(list(dict.fromkeys(path for path, _ in named)), settings,
-                         hints=hints, quiet=settings.json)
+                         hints=hints, quiet=settings.json, broken=broken)
     return plans, selected(plans, [(p, t) for p, t in named if t is not None])
 
 

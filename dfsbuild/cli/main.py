@@ -140,6 +140,9 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
                    "seconds) as one JSON document instead of lines")
     b.add_argument("--force", action="store_true",
                    help="rebuild every output, without restoring from the cache")
+    b.add_argument("-k", "--keep-going", action="store_true",
+                   help="a layout with errors is left out (its errors reported) and a failed "
+                   "output does not stop the others; the exit status is still 1")
     b.add_argument("--no-cache", action="store_true",
                    help="neither restore from nor store in the cache (also "
                    "$DFSBUILD_NO_CACHE=1)")

@@ -49,15 +49,20 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
 @naming_the_image("image")
 def cmd_inspect(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.outside import data_outside
     from dfsbuild.inspect.render import fs_report, fs_text, table_json, table_text
 
     target, table = _open(args)
     try:
         if table is not None:
+            outside = data_outside(target.src, table)
             if args.json:
-                print_json(table_json(table, args.image))
+                print_json({**table_json(table, args.image), "outside_partitions": [
+                    {"start": a, "size": b - a} for a, b in outside]})
             else:
                 print(table_text(table, args.image))
+                for a, b in outside:
+                    print(f"data outside the partitions: bytes {a}..{b - 1} ({b - a} bytes)")
             return EXIT_FAIL if table.problems else EXIT_OK
         reader = open_filesystem(target.src, target.name, target.partition is not None)
         report = fs_report(reader)
@@ -73,6 +78,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 @naming_the_image("image")
 def cmd_ls(args: argparse.Namespace) -> int:
     from dfsbuild.inspect.detect import open_filesystem
+    from dfsbuild.inspect.outside import data_outside
     from dfsbuild.inspect.render import entry_json, ls_text, partition_rows, printable
 
     target, table = _open(args)
@@ -87,6 +93,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 volume = f" {printable(str(r['volume']))!r}" if "volume" in r else ""
                 print(f"{r['number']:>3}  {r['start']:>12} {r['size']:>12}  {r['type']:<8} "
                       f"{fs}{volume}  {printable(str(r['name']))}")
+            ss = table.sector_size
+            for a, b in data_outside(target.src, table):      # regions, leftovers
+                print(f"  -  {a // ss:>12} {-(-(b - a) // ss):>12}  {'data':<8} -  "
+                      f"(outside the partitions: bytes {a}..{b - 1})")
             return EXIT_OK
         reader = open_filesystem(target.src, target.name, target.partition is not None)
         try:

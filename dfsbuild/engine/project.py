@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dfsbuild.engine.memo import KeyMemoFile
 from dfsbuild.engine.settings import DEFAULT_LAYOUT_DIR, Settings, project_root
 from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
-from dfsbuild.layout.load import load_layouts
+from dfsbuild.layout.load import load_some
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
 from dfsbuild.trees.walk import describe_file, scan_tree, stat_lines
@@ -32,12 +32,25 @@ def find_layouts(paths: Sequence[str]) -> list[str]:
 
 
 def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = True,
-                 quiet: bool = False) -> list[LayoutPlan]:
+                 quiet: bool = False,
+                 broken: list[LayoutError] | None = None) -> list[LayoutPlan]:
     """Load, validate and key every layout. Plans of images and disks are made when asked
     for (``prepare``); with ``hints``, an output that is current gives its recorded size, so
-    a disk around unchanged images never plans them."""
-    layouts = load_layouts(find_layouts(layout_paths), dict(settings.variables))
-    report_warnings(layouts, settings, quiet)
+    a disk around unchanged images never plans them. Errors of all layouts at once
+    (LayoutErrors); given ``broken``, a layout with errors is left out and its errors are
+    added there instead (``--keep-going``)."""
+    keep_going = broken is not None
+    layouts, errors = load_some(find_layouts(layout_paths), dict(settings.variables))
+    if not keep_going:
+        LayoutErrors.raise_if(errors)
+    try:
+        report_warnings(layouts, settings, quiet)
+    except LayoutErrors as exc:                 # --strict: warnings are errors
+        if not keep_going:
+            raise
+        errors += exc.errors
+        bad = {e.file for e in exc.errors}
+        layouts = [layout for layout in layouts if layout.path not in bad]
     digests = DigestCache(os.path.join(settings.build_dir, ".dfsbuild", "digests.json"))
     state = settings.state
     # Keys by stats: for a build (which checks every key against the state), not when forced.
@@ -49,7 +62,6 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
         return record.size if record is not None else None
 
     plans = []
-    found: list[LayoutError] = []
     for layout in layouts:
         try:
             plans.append(plan_layout(
@@ -59,8 +71,11 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
                 known_size if hints else None, stat_lines, memo,
             ))
         except DfsbuildError as exc:
-            found.append(_of_layout(layout.path, exc))
-    LayoutErrors.raise_if(found)
+            errors.append(_of_layout(layout.path, exc))
+    if broken is None:
+        LayoutErrors.raise_if(errors)
+    else:
+        broken += errors
     # A read-only checkout still plans: the stat cache is only a speed-up.
     with contextlib.suppress(OSError):
         digests.save()
@@ -81,9 +96,11 @@ def report_warnings(layouts: Sequence[Layout], settings: Settings, quiet: bool) 
                 warn(str(w))
 
 
-def prepare(outputs: Sequence[ImagePlan | DiskPlan]) -> None:
+def prepare(outputs: Sequence[ImagePlan | DiskPlan],
+            broken: list[LayoutError] | None = None) -> None:
     """Plan these outputs now, in this process: their errors are layout errors, and doit's
-    worker processes inherit the plans instead of making them again."""
+    worker processes inherit the plans instead of making them again. Given ``broken``, an
+    output's error is added there and the rest are still planned (``--keep-going``)."""
     for p in outputs:
         try:
             if isinstance(p, ImagePlan):
@@ -91,7 +108,9 @@ def prepare(outputs: Sequence[ImagePlan | DiskPlan]) -> None:
             else:
                 p.disk  # noqa: B018
         except DfsbuildError as exc:
-            raise _of_layout(p.layout_file, exc) from None
+            if broken is None:
+                raise _of_layout(p.layout_file, exc) from None
+            broken.append(_of_layout(p.layout_file, exc))
 
 
 def _of_layout(path: str, exc: DfsbuildError) -> LayoutError:

@@ -27,6 +27,7 @@ class Results:
         self.rows: list[dict[str, object]] = []
         self.errors: list[str] = []
         self.error_objects: list[dict[str, object]] = []
+        self.broken_layouts = 0
 
     def _say(self, line: str, level: int = 1) -> None:
         if not self.settings.json and self.settings.verbosity >= level:
@@ -71,6 +72,13 @@ class Results:
         self.error_objects.append({"severity": "error", "task": task, "path": output,
                                    "rule": message})
 
+    def layout_errors(self, errors: list[Any]) -> None:
+        """Errors of layouts left out of a ``--keep-going`` build (LayoutError objects)."""
+        for e in errors:
+            self.errors.append(f"error: {e}" + (f"\nhint: {e.hint}" if e.hint else ""))
+            self.error_objects.append(e.to_json())
+        self.broken_layouts = len({e.file for e in errors})
+
     def error(self, message: str) -> None:
         self.errors.append(f"error: {message}")
         self.error_objects.append({"severity": "error", "task": None, "path": None,
@@ -99,10 +107,14 @@ class Results:
             remote = f"{counts['remote']} restored from remote cache, "
             if problems:
                 remote += f"{problems} remote cache problem{'s' if problems > 1 else ''}, "
+        broken = ""
+        if self.broken_layouts:
+            n = self.broken_layouts
+            broken = f", {n} layout{'s' if n > 1 else ''} left out"
         self._say(f"dfsbuild: {counts['built']} built, {counts['patched']} patched, "
                   f"{counts['restored']} restored from cache, {remote}{counts['up_to_date']} "
-                  f"up to date, {counts['failed']} failed (planning {planning:.2f}s, total "
-                  f"{total:.2f}s)")
+                  f"up to date, {counts['failed']} failed{broken} (planning {planning:.2f}s, "
+                  f"total {total:.2f}s)")
 
 
 def _size(n: int) -> str:
@@ -124,10 +136,13 @@ class Reporter:
     desc = "dfsbuild: a line per output and a summary"
     settings = Settings("build", "build/.cache")
     started_at: float | None = None
+    broken: tuple[Any, ...] = ()          # layouts left out (--keep-going): their errors
 
     def __init__(self, outstream: Any, options: dict[str, Any]) -> None:
         started = self.started_at if self.started_at is not None else time.monotonic()
         self.results = Results(self.settings, outstream, started)
+        if self.broken:
+            self.results.layout_errors(list(self.broken))
 
     def initialize(self, tasks: Any, selected_tasks: Any) -> None:
         pass

@@ -117,11 +117,13 @@ def layout_tasks(paths: Sequence[str] = (DEFAULT_LAYOUT_DIR,),
 # -- embedding doit ----------------------------------------------------------------------------
 
 class Loader(TaskLoader2):  # type: ignore[misc]
-    def __init__(self, plans: list[LayoutPlan], settings: Settings, started: float) -> None:
+    def __init__(self, plans: list[LayoutPlan], settings: Settings, started: float,
+                 broken: tuple[Any, ...] = ()) -> None:
         super().__init__()
         self.plans = plans
         self.settings = settings
         self.started = started
+        self.broken = broken
 
     def setup(self, opt_values: dict[str, Any]) -> None:
         pass
@@ -129,7 +131,8 @@ class Loader(TaskLoader2):  # type: ignore[misc]
     def load_doit_config(self) -> dict[str, Any]:
         config = doit_config(self.settings)
         config["reporter"] = type("BoundReporter", (Reporter,), {"settings": self.settings,
-                                                                 "started_at": self.started})
+                                                                 "started_at": self.started,
+                                                                 "broken": self.broken})
         return config
 
     def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
@@ -140,15 +143,19 @@ class Loader(TaskLoader2):  # type: ignore[misc]
 
 
 def run_doit(plans: list[LayoutPlan], settings: Settings, jobs: int, started: float,
-             tasks: list[str] | None = None) -> int:
+             tasks: list[str] | None = None, keep_going: bool = False,
+             broken: tuple[Any, ...] = ()) -> int:
     """Run the build of every planned output (or of ``tasks``, which hold what they need)
-    through doit; returns doit's exit status."""
+    through doit; returns doit's exit status. ``keep_going``: a failed output does not stop
+    the others (doit's --continue); ``broken``: errors of layouts left out, reported too."""
     args = ["run"]
     if jobs > 1:
         args += ["-n", str(jobs), "-P", "process"]
+    if keep_going:
+        args.append("--continue")
     args += tasks or []
     try:
-        return int(DoitMain(Loader(plans, settings, started)).run(args))
+        return int(DoitMain(Loader(plans, settings, started, broken)).run(args))
     except sqlite3.Error as exc:     # doit's database, written after each task
         raise DfsbuildError(f"{os.path.join(settings.build_dir, DB_NAME)}: {exc}; the outputs "
                             "already built are in place, build again") from None

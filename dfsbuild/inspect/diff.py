@@ -13,13 +13,12 @@ device numbers, contents by sha256).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 
-from dfsbuild.fileio.copy import data_extents
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.base import FsEntry, FsReader
 from dfsbuild.inspect.detect import filesystem_type, open_filesystem
+from dfsbuild.inspect.outside import gaps, runs
 from dfsbuild.tables.base import DiskPartition, DiskTable
 
 
@@ -39,86 +38,13 @@ def disk_changes(a_src: ByteSource, a: DiskTable, b_src: ByteSource,
         if a.extra.get(name) != b.extra.get(name):
             found.append({"partition": None, "change": f"table {name}",
                           "a": a.extra.get(name), "b": b.extra.get(name)})
-    if a.label == b.label and a.label in ("dos", "gpt") and \
-            a_src.read_upto(0, BOOT_CODE) != b_src.read_upto(0, BOOT_CODE):
+    if a.boot_code and a.boot_code == b.boot_code and \
+            a_src.read_upto(0, a.boot_code) != b_src.read_upto(0, b.boot_code):
         found.append({"partition": None, "change": "boot code"})
-    for start, end in _outside(a_src, a, b_src, b):
+    where = gaps([a, b], min(a_src.size, b_src.size))
+    for start, end in runs([a_src, b_src], where, lambda d: d[0] != d[1]):
         found.append({"partition": None, "change": "bytes", "at": [start, end]})
     return found
-
-
-BOOT_CODE = 440          # bytes of boot code before an MBR's disk signature
-_BLOCK = 1 << 16
-
-
-def _outside(a_src: ByteSource, a: DiskTable, b_src: ByteSource,
-             b: DiskTable) -> Iterator[tuple[int, int]]:
-    """[start, end) ranges outside every partition and table structure of either disk (past
-    the boot code) whose bytes differ, to the 512-byte sector."""
-    spans = sorted([*((p.start_lba * t.sector_size, (p.last_lba + 1) * t.sector_size)
-                      for t in (a, b) for p in t.partitions),
-                    *((at, at + n) for t in (a, b) for at, n in t.structures)])
-    end = min(a_src.size, b_src.size)
-    pos = BOOT_CODE
-    gaps: list[tuple[int, int]] = []
-    for s, e in spans:
-        if s > pos:
-            gaps.append((pos, min(s, end)))
-        pos = max(pos, e)
-    if pos < end:
-        gaps.append((pos, end))
-    run: list[int] | None = None
-    for gap_start, gap_end in gaps:
-        for at in _data_blocks(a_src, b_src, gap_start, gap_end):
-            n = min(_BLOCK, gap_end - at)
-            x, y = a_src.read(at, n), b_src.read(at, n)
-            if x == y:
-                continue
-            for off in range(0, n, 512):
-                if x[off:off + 512] == y[off:off + 512]:
-                    continue
-                lo, hi = at + off, at + min(off + 512, n)
-                if run is not None and run[1] == lo:
-                    run[1] = hi
-                else:
-                    if run is not None:
-                        yield run[0], run[1]
-                    run = [lo, hi]
-    if run is not None:
-        yield run[0], run[1]
-
-
-def _data_blocks(a_src: ByteSource, b_src: ByteSource, start: int,
-                 end: int) -> Iterator[int]:
-    """Offsets of the blocks of ``[start, end)`` where either file may hold data (blocks
-    that are a hole in both are skipped)."""
-    spans = [*_data(a_src, start, end), *_data(b_src, start, end)]
-    spans.sort()
-    at = start
-    for s, e in spans:
-        at = max(at, s - (s - start) % _BLOCK)
-        while at < e:
-            yield at
-            at += _BLOCK
-
-
-def _data(src: ByteSource, start: int, end: int) -> list[tuple[int, int]]:
-    """Where the file under ``src`` holds data in ``[start, end)`` (all of it when it
-    cannot say)."""
-    try:
-        fd = src.f.fileno()
-    except (AttributeError, OSError, ValueError):
-        return [(start, end)]
-    out = []
-    kept = os.lseek(fd, 0, os.SEEK_CUR)    # the reader's buffered file keeps its offset
-    try:
-        for s, e in data_extents(fd, src.base + end):
-            s, e = max(s - src.base, start), min(e - src.base, end)
-            if e > s:
-                out.append((s, e))
-    finally:
-        os.lseek(fd, kept, os.SEEK_SET)
-    return out
 
 
 def table_changes(a: DiskTable, b: DiskTable) -> list[dict[str, object]]:

@@ -51,6 +51,14 @@ def disk_common(layout_name: str) -> tuple[Setting, ...]:
 def load_layouts(paths: Iterable[str], overrides: Mapping[str, str] | None = None
                  ) -> list[Layout]:
     """Every layout; the errors of all of them at once (LayoutErrors) when any has one."""
+    layouts, found = load_some(paths, overrides)
+    LayoutErrors.raise_if(found)
+    return layouts
+
+
+def load_some(paths: Iterable[str], overrides: Mapping[str, str] | None = None
+              ) -> tuple[list[Layout], list[LayoutError]]:
+    """The layouts that load, and the errors of those that do not (``--keep-going``)."""
     layouts = []
     found: list[LayoutError] = []
     for p in paths:
@@ -60,17 +68,19 @@ def load_layouts(paths: Iterable[str], overrides: Mapping[str, str] | None = Non
             found.append(exc)
         except LayoutErrors as exc:
             found.extend(exc.errors)
-    LayoutErrors.raise_if(found)
     seen: dict[str, str] = {}
+    kept = []
     for layout in layouts:
         if layout.name in seen:
-            raise LayoutError(
+            found.append(LayoutError(
                 layout.path, "",
                 f"layout name {layout.name!r} is also the name of {seen[layout.name]}",
                 hint="layouts built together need distinct file names",
-            )
+            ))
+            continue
         seen[layout.name] = layout.path
-    return layouts
+        kept.append(layout)
+    return kept, found
 
 
 def _read_toml(path: str) -> tuple[dict[str, Any], str]:

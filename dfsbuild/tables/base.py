@@ -167,6 +167,7 @@ class DiskTable:
     # (offset, size) in bytes of the table's own structures outside its partitions (sector
     # 0; GPT headers and entry arrays); ``diff`` reports their changes as table changes.
     structures: list[tuple[int, int]] = field(default_factory=list)
+    boot_code: int = 0           # bytes of boot code at the start of sector 0 (MBR: 440)
 
     def find(self, selector: str) -> DiskPartition:
         """A partition by number (ASCII digits only) or by name."""

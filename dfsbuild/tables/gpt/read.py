@@ -14,6 +14,7 @@ from dfsbuild.fileio.source import ByteSource
 from dfsbuild.tables.base import DiskPartition, DiskTable
 from dfsbuild.tables.gpt.records import ENTRY_SIZE, SIGNATURE, GptEntry, GptHeader
 from dfsbuild.tables.mbr.records import (
+    BOOT_CODE_BYTES,
     BOOT_SIGNATURE,
     SECTOR,
     SIGNATURE_OFFSET,
@@ -143,7 +144,8 @@ def read_gpt(src: ByteSource, sector_size: int | None) -> DiskTable:
         trailer = ["", f"hybrid MBR: {facts['hybrid_mbr']}"]
     return DiskTable("gpt", str(header.disk_guid).upper(), ss, parts, problems, facts,
                      [f"first-lba: {header.first_usable_lba}",
-                      f"last-lba: {header.last_usable_lba}"], trailer, structures)
+                      f"last-lba: {header.last_usable_lba}"], trailer, structures,
+                     BOOT_CODE_BYTES)
 
 
 def attribute_text(bits: int) -> str:

@@ -12,6 +12,7 @@ from dfsbuild.fileio.source import ByteSource
 from dfsbuild.tables.base import DiskPartition, DiskTable
 from dfsbuild.tables.mbr.ebr import walk_ebrs
 from dfsbuild.tables.mbr.records import (
+    BOOT_CODE_BYTES,
     BOOT_SIGNATURE,
     SECTOR,
     SIGNATURE_OFFSET,
@@ -66,5 +67,6 @@ def read_mbr(src: ByteSource, ss: int) -> DiskTable:
             parts.append(_entry(number, found.entry, found.ebr_lba + found.entry.start_lba,
                                 logical=True, ebr_lba=found.ebr_lba))
     return DiskTable("dos", f"0x{mbr.disk_id:08x}", ss, parts, problems,
-                     structures=[(0, ss)])           # EBRs lie inside the extended partition
+                     structures=[(0, ss)],           # EBRs lie inside the extended partition
+                     boot_code=BOOT_CODE_BYTES)
 
