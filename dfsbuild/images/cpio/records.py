@@ -6,7 +6,7 @@ import lzma
 import zlib
 from dataclasses import dataclass
 
-from dfsbuild.errors import FormatError
+from dfsbuild.errors import FormatError, InternalError
 
 MAGIC, MAGIC_CRC = b"070701", b"070702"
 HEADER = 110
@@ -39,8 +39,8 @@ class CpioHeader:
 
     def pack(self) -> bytes:
         values = [getattr(self, f) for f in FIELDS]
-        if any(not 0 <= v <= 0xFFFFFFFF for v in values):
-            raise ValueError(f"cpio header field out of range: {values}")
+        if any(not 0 <= v <= 0xFFFFFFFF for v in values):      # the plan checked them: a bug
+            raise InternalError(f"cpio header field out of range: {values}")
         return self.magic + "".join(f"{v:08X}" for v in values).encode()
 
     @classmethod

@@ -5,7 +5,6 @@ layout never does."""
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
@@ -212,23 +211,12 @@ class FatType(ImageType):
 
     def placed(self, options: FatOptions, read: Callable[[int, int], bytes],
                start_bytes: int) -> list[tuple[int, bytes]]:
-        from dfsbuild.images.fat.records import looks_like_fat
+        from dfsbuild.images.fat.records import looks_like_fat, placed_fixes
 
         if options.hidden_sectors is not None:
             return []
         head = read(0, 512)
-        if not looks_like_fat(head):
-            return []
-        sector = struct.unpack_from("<H", head, 11)[0]
-        if start_bytes % sector:
-            return []
-        value = struct.pack("<I", start_bytes // sector)
-        fixes = [(28, value)]
-        fat32 = struct.unpack_from("<H", head, 22)[0] == 0
-        backup = struct.unpack_from("<H", head, 50)[0] if fat32 else 0
-        if backup:
-            fixes.append((backup * sector + 28, value))
-        return fixes
+        return placed_fixes(head, start_bytes) if looks_like_fat(head) else []
 
     def probe(self, head: bytes) -> bool:
         from dfsbuild.images.fat.records import looks_like_fat

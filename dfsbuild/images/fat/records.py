@@ -7,7 +7,7 @@ import struct
 from array import array
 from dataclasses import dataclass
 
-from dfsbuild.errors import FormatError
+from dfsbuild.errors import FormatError, InternalError
 
 FMT = "fat"
 
@@ -26,6 +26,16 @@ ENTRY = 32
 NO_NAME = b"NO NAME    "
 FSINFO_LEAD, FSINFO_STRUCT, FSINFO_TRAIL = 0x41615252, 0x61417272, 0xAA550000
 UNKNOWN = 0xFFFFFFFF
+
+U16 = struct.Struct("<H")
+U32 = struct.Struct("<I")
+EXT_AT = 36                  # the extended BPB follows the common one
+HIDDEN_AT = 28               # BPB_HiddSec: sectors before the filesystem on its disk
+SIGNATURE = b"\x55\xaa"       # bytes 510-511 of a boot sector
+# FSInfo: a lead signature at 0; at 484 the struct signature, free count and next free; a
+# trail signature at 508.
+FSINFO_MID_AT, FSINFO_TRAIL_AT = 484, 508
+FSINFO_MID = struct.Struct("<III")
 
 # A tiny boot program: "int 18h" (no bootable disk: let the BIOS try the next device), then
 # halt forever. Written where the jump in byte 0 lands.
@@ -78,7 +88,15 @@ class BootSector:
     dirty: int = 0              # byte 37 / 65 (Windows' "volume dirty" flags)
     boot_sig: int = 0x29
 
+    # 0x00: jump, OEM name; the BPB: bytes per sector, sectors per cluster, reserved
+    # sectors, FATs, root entries, 16-bit total, media, 16-bit FAT size, sectors per track,
+    # heads, hidden sectors, 32-bit total.
     COMMON = struct.Struct("<3s8sHBHBHHBHHHII")
+    # 0x24 on FAT32: FAT size, flags, version, root cluster, FSInfo sector, backup boot
+    # sector, 12 reserved bytes, drive, dirty flags, boot signature, serial, label, type.
+    EXT32 = struct.Struct("<IHHIHH12sBBBI11s8s")
+    # 0x24 on FAT12/16: drive, dirty flags, boot signature, serial, label, type.
+    EXT16 = struct.Struct("<BBBI11s8s")
 
     def pack(self) -> bytes:
         out = bytearray(self.bytes_per_sector)
@@ -91,17 +109,17 @@ class BootSector:
                 self.media, 0 if self.fat32 else self.fat_sectors, self.sectors_per_track,
                 self.heads, self.hidden, 0 if small else self.total_sectors)
             if self.fat32:
-                struct.pack_into("<IHHIHH12sBBBI11s8s", out, 36, self.fat_sectors,
-                                 self.ext_flags, 0, self.root_cluster, self.fsinfo_sector,
-                                 self.backup_sector, bytes(12), self.drive, self.dirty,
-                                 self.boot_sig, self.volume_id, self.label, self.fs_type)
+                self.EXT32.pack_into(out, EXT_AT, self.fat_sectors, self.ext_flags, 0,
+                                     self.root_cluster, self.fsinfo_sector, self.backup_sector,
+                                     bytes(12), self.drive, self.dirty, self.boot_sig,
+                                     self.volume_id, self.label, self.fs_type)
             else:
-                struct.pack_into("<BBBI11s8s", out, 36, self.drive, self.dirty, self.boot_sig,
-                                 self.volume_id, self.label, self.fs_type)
-        except struct.error as exc:
-            raise ValueError(f"FAT boot sector field out of range: {exc}") from None
+                self.EXT16.pack_into(out, EXT_AT, self.drive, self.dirty, self.boot_sig,
+                                     self.volume_id, self.label, self.fs_type)
+        except struct.error as exc:          # the plan checked every value: a bug
+            raise InternalError(f"FAT boot sector field out of range: {exc}") from None
         out[code_at:code_at + len(BOOT_CODE)] = BOOT_CODE
-        out[510:512] = b"\x55\xaa"
+        out[510:512] = SIGNATURE
         return bytes(out)
 
     @classmethod
@@ -110,15 +128,14 @@ class BootSector:
             raise FormatError(FMT, 0, f"boot sector of {len(data)} bytes; 512 expected")
         (_jump, oem, bps, spc, reserved, fats, root_entries, small, media, fat16, spt, heads,
          hidden, large) = cls.COMMON.unpack_from(data, 0)
-        fat32_len = struct.unpack_from("<I", data, 36)[0]
+        fat32_len = U32.unpack_from(data, EXT_AT)[0]
         fat32 = fat16 == 0 and fat32_len != 0
         if fat32:
             (fat_sectors, ext_flags, _ver, root_cluster, fsinfo, backup, _r, drive, dirty,
-             sig, vol_id, label, fs_type) = struct.unpack_from("<IHHIHH12sBBBI11s8s", data, 36)
+             sig, vol_id, label, fs_type) = cls.EXT32.unpack_from(data, EXT_AT)
         else:
             fat_sectors, ext_flags, root_cluster, fsinfo, backup = fat16, 0, 0, 0, 0
-            drive, dirty, sig, vol_id, label, fs_type = struct.unpack_from("<BBBI11s8s",
-                                                                           data, 36)
+            drive, dirty, sig, vol_id, label, fs_type = cls.EXT16.unpack_from(data, EXT_AT)
         return cls(oem, bps, spc, reserved, fats, root_entries, small or large, media,
                    fat_sectors, spt, heads, hidden, fat32, drive, vol_id, label, fs_type,
                    root_cluster, fsinfo, backup, ext_flags, dirty, sig)
@@ -133,17 +150,17 @@ class FsInfo:
 
     def pack(self, sector_size: int) -> bytes:
         out = bytearray(sector_size)
-        struct.pack_into("<I", out, 0, FSINFO_LEAD)
-        struct.pack_into("<III", out, 484, FSINFO_STRUCT, self.free, self.next_free)
-        struct.pack_into("<I", out, 508, FSINFO_TRAIL)
+        U32.pack_into(out, 0, FSINFO_LEAD)
+        FSINFO_MID.pack_into(out, FSINFO_MID_AT, FSINFO_STRUCT, self.free, self.next_free)
+        U32.pack_into(out, FSINFO_TRAIL_AT, FSINFO_TRAIL)
         return bytes(out)
 
     @classmethod
     def unpack(cls, data: bytes) -> FsInfo | None:
         """None when the signatures are missing."""
-        lead, = struct.unpack_from("<I", data, 0)
-        mid, free, nxt = struct.unpack_from("<III", data, 484)
-        trail, = struct.unpack_from("<I", data, 508)
+        lead, = U32.unpack_from(data, 0)
+        mid, free, nxt = FSINFO_MID.unpack_from(data, FSINFO_MID_AT)
+        trail, = U32.unpack_from(data, FSINFO_TRAIL_AT)
         if (lead, mid, trail) != (FSINFO_LEAD, FSINFO_STRUCT, FSINFO_TRAIL):
             return None
         return cls(free, nxt)
@@ -251,9 +268,9 @@ def pack_fat12(values: list[int]) -> bytes:
 
 def read_entry(fat: bytes | bytearray, bits: int, n: int) -> int:
     if bits == 32:
-        return int(struct.unpack_from("<I", fat, n * 4)[0]) & 0x0FFFFFFF
+        return int(U32.unpack_from(fat, n * 4)[0]) & 0x0FFFFFFF
     if bits == 16:
-        return int(struct.unpack_from("<H", fat, n * 2)[0])
+        return int(U16.unpack_from(fat, n * 2)[0])
     at = n * 3 // 2
     v = fat[at] | (fat[at + 1] << 8)
     return v >> 4 if n & 1 else v & 0xFFF
@@ -261,10 +278,10 @@ def read_entry(fat: bytes | bytearray, bits: int, n: int) -> int:
 
 def write_entry(fat: bytearray, bits: int, n: int, value: int) -> None:
     if bits == 32:
-        old = struct.unpack_from("<I", fat, n * 4)[0]
-        struct.pack_into("<I", fat, n * 4, (old & 0xF0000000) | (value & 0x0FFFFFFF))
+        old = U32.unpack_from(fat, n * 4)[0]
+        U32.pack_into(fat, n * 4, (old & 0xF0000000) | (value & 0x0FFFFFFF))
     elif bits == 16:
-        struct.pack_into("<H", fat, n * 2, value)
+        U16.pack_into(fat, n * 2, value)
     else:
         at = n * 3 // 2
         if n & 1:
@@ -279,12 +296,26 @@ def looks_like_fat(head: bytes) -> bool:
     """A FAT boot sector as the kernel's msdos parser and blkid check it: a jump, a
     power-of-two sector size of 512..4096, a power-of-two cluster, reserved sectors, one or
     two FATs and a valid media byte."""
-    if len(head) < 512 or head[510:512] != b"\x55\xaa" or head[0] not in (0xEB, 0xE9):
+    if len(head) < 512 or head[510:512] != SIGNATURE or head[0] not in (0xEB, 0xE9):
         return False
-    if head[3:11] in (b"EXFAT   ", b"NTFS    "):
+    (_jump, oem, bytes_per_sector, per_cluster, reserved, fats, _root, _small, media,
+     *_rest) = BootSector.COMMON.unpack_from(head, 0)
+    if oem in (b"EXFAT   ", b"NTFS    "):
         return False
-    bytes_per_sector, per_cluster, reserved, fats = struct.unpack_from("<HBHB", head, 11)
-    media = head[21]
     return (bytes_per_sector in (512, 1024, 2048, 4096) and per_cluster != 0
             and not per_cluster & (per_cluster - 1) and reserved != 0 and fats in (1, 2)
             and (media == 0xF0 or media >= 0xF8))
+
+
+def placed_fixes(head: bytes, start_bytes: int) -> list[tuple[int, bytes]]:
+    """(offset, bytes) that make the FAT whose boot sector is ``head`` record a partition
+    start of ``start_bytes``: the hidden-sectors field of the boot sector and of FAT32's
+    backup; none when the start is not a whole number of the FAT's sectors."""
+    bs = BootSector.unpack(head)
+    if start_bytes % bs.bytes_per_sector:
+        return []
+    value = U32.pack(start_bytes // bs.bytes_per_sector)
+    fixes = [(HIDDEN_AT, value)]
+    if bs.fat32 and bs.backup_sector:
+        fixes.append((bs.backup_sector * bs.bytes_per_sector + HIDDEN_AT, value))
+    return fixes

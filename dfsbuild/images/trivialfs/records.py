@@ -118,22 +118,29 @@ def _line(data: bytes, pos: int) -> tuple[bytes | None, int]:
     return data[pos:end], end + 1
 
 
+# The ext2 superblock fields the label block fills (offsets within the 1024-byte block).
+S_BLOCKS_COUNT, S_MAGIC, S_REV_LEVEL, S_UUID, S_VOLUME_NAME = 4, 56, 76, 104, 120
+_U32 = struct.Struct("<I")
+_MAGIC_STATE = struct.Struct("<HH")          # s_magic, s_state
+
+
 def ext2_label_block(volume_uuid: str, label: str, size_bytes: int) -> bytes:
     """1024 bytes for offset 1024: an ext2 superblock that only identifies the volume (no
     inodes, so no kernel mounts it)."""
     sb = bytearray(1024)
-    struct.pack_into("<I", sb, 4, size_bytes // 1024)        # s_blocks_count
-    struct.pack_into("<HH", sb, 56, EXT2_MAGIC, 1)            # s_magic, s_state (clean)
-    struct.pack_into("<I", sb, 76, 1)                         # s_rev_level (dynamic)
-    sb[104:120] = uuidlib.UUID(volume_uuid).bytes             # s_uuid
+    _U32.pack_into(sb, S_BLOCKS_COUNT, size_bytes // 1024)
+    _MAGIC_STATE.pack_into(sb, S_MAGIC, EXT2_MAGIC, 1)        # clean
+    _U32.pack_into(sb, S_REV_LEVEL, 1)                        # dynamic
+    sb[S_UUID:S_UUID + 16] = uuidlib.UUID(volume_uuid).bytes
     name = label.encode("utf-8")[:LABEL_MAX]
-    sb[120:120 + len(name)] = name                            # s_volume_name
+    sb[S_VOLUME_NAME:S_VOLUME_NAME + len(name)] = name
     return bytes(sb)
 
 
 def ext2_label(block: bytes) -> tuple[str, str] | None:
     """(label, uuid) of such a block, or None."""
-    if len(block) < 136 or struct.unpack_from("<H", block, 56)[0] != EXT2_MAGIC:
+    end = S_VOLUME_NAME + LABEL_MAX
+    if len(block) < end or _MAGIC_STATE.unpack_from(block, S_MAGIC)[0] != EXT2_MAGIC:
         return None
-    label = block[120:136].split(b"\0", 1)[0].decode("utf-8", "replace")
-    return label, str(uuidlib.UUID(bytes=bytes(block[104:120])))
+    label = block[S_VOLUME_NAME:end].split(b"\0", 1)[0].decode("utf-8", "replace")
+    return label, str(uuidlib.UUID(bytes=bytes(block[S_UUID:S_UUID + 16])))
