@@ -143,7 +143,7 @@ def test_a_zero_run_over_old_bytes_becomes_a_hole(tmp_path: Path) -> None:
     try:
         sink = sink_module.Sink(fd, 0, 1 << 20, reuse={})
         sink.write(b"head")
-        sink.zeros((1 << 20) - 4)
+        sink.zeros_or_hole((1 << 20) - 4)
         sink.close()
         data_at = os.lseek(fd, 4096, os.SEEK_DATA) if hasattr(os, "SEEK_DATA") else None
     except OSError:                        # ENXIO: no data after the first block

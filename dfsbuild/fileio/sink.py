@@ -69,8 +69,9 @@ class Sink:
         if len(self._buf) >= BUFFER:
             self.flush()
 
-    def zeros(self, n: int) -> None:
-        """``n`` zero bytes: a hole when long, else written."""
+    def zeros_or_hole(self, n: int) -> None:
+        """``n`` bytes that read as zeros: a hole when long (64 KiB and more), else written.
+        Only for bytes no reader relies on when the image is copied by a block map."""
         if n <= 0:
             return
         if n < HOLE_MIN:
@@ -84,7 +85,7 @@ class Sink:
             punch_hole(self.fd, self.base + self.pos, n)
         self.pos += n
 
-    def fill(self, n: int) -> None:
+    def written_zeros(self, n: int) -> None:
         """``n`` zero bytes written, never a hole: bytes whose zero value a reader relies on
         (a block map copies only data, so a hole there would keep a device's old bytes)."""
         while n > 0:

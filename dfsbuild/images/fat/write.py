@@ -347,7 +347,7 @@ def _write_fat(out: Sink, g: Geometry, chains: list[tuple[int, int]]) -> None:
     start = out.pos
     for chunk in fat_chunks(g, chains):
         if isinstance(chunk, int):
-            out.fill(chunk)          # free FAT entries must read as 0 wherever it is copied
+            out.written_zeros(chunk)    # free FAT entries read as 0 wherever it is copied
         else:
             out.write(chunk)
     if out.pos != start + g.fat_sectors * g.sector_size:
@@ -392,10 +392,10 @@ def write_fat(plan: FatPlan, out: Sink, digest: Callable[[str, int], str]) -> No
     if g.bits == 32:
         info = fsinfo(plan).pack(g.sector_size)
         out.write(info)
-        out.zeros(4 * g.sector_size)
+        out.zeros_or_hole(4 * g.sector_size)
         out.write(boot)
         out.write(info)
-    out.zeros(g.fat_start - out.pos)
+    out.zeros_or_hole(g.fat_start - out.pos)
     chains = runs(plan)
     for _ in range(g.fats):
         _write_fat(out, g, chains)
@@ -406,7 +406,7 @@ def write_fat(plan: FatPlan, out: Sink, digest: Callable[[str, int], str]) -> No
     for item in plan.items:
         if not item.count:
             continue
-        out.zeros(g.cluster_offset(item.start) - out.pos)
+        out.zeros_or_hole(g.cluster_offset(item.start) - out.pos)
         room = item.count * g.cluster_bytes
         if item.is_dir:
             out.write(directory_bytes(plan, item))
@@ -421,8 +421,8 @@ def write_fat(plan: FatPlan, out: Sink, digest: Callable[[str, int], str]) -> No
         else:
             assert item.node is not None and item.node.source is not None
             out.copy(item.node.source, item.size_bytes, item.node.data_id)
-        out.zeros(room - item.size_bytes)
-    out.zeros(plan.image_size - out.pos)
+        out.zeros_or_hole(room - item.size_bytes)
+    out.zeros_or_hole(plan.image_size - out.pos)
 
 
 def _digest_of(item: Item, digest: Callable[[str, int], str]) -> str:

@@ -168,7 +168,7 @@ def write_romfs(plan: RomfsPlan, out: Sink) -> None:
         for a, b in itertools.pairwise(entries):
             nexts[id(a)] = b.offset
     for p in plan.headers():
-        out.zeros(p.pad)
+        out.zeros_or_hole(p.pad)
         if out.pos != p.offset:
             raise InternalError(f"romfs header {p.node.path!r} planned at {p.offset}, "
                                 f"stream at {out.pos}")
@@ -180,9 +180,9 @@ def write_romfs(plan: RomfsPlan, out: Sink) -> None:
             else:
                 assert p.node.source is not None
                 out.copy(p.node.source, size, p.node.data_id)
-            out.zeros(pad16(size) - size)
+            out.zeros_or_hole(pad16(size) - size)
     if out.pos != plan.full_size:
         raise InternalError(f"romfs wrote {out.pos} bytes, planned {plan.full_size}")
-    out.zeros(plan.image_size - plan.full_size)
+    out.zeros_or_hole(plan.image_size - plan.full_size)
     first = out.pread(0, min(CHECKSUM_SPAN, plan.full_size))
     out.patch(12, struct.pack(">I", (-checksum(first)) & 0xFFFFFFFF))

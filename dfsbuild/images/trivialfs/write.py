@@ -149,7 +149,7 @@ def plan_trivialfs(root: FsNode, s: TrivialSettings, where: tuple[str, str]) -> 
 def write_trivialfs(plan: TrivialPlan, out: Sink) -> None:
     out.write(plan.header)
     if plan.settings.label_fs == "ext2":
-        out.zeros(EXT2_AT - out.pos)
+        out.zeros_or_hole(EXT2_AT - out.pos)
         out.write(ext2_label_block(plan.settings.uuid, plan.settings.label, plan.image_size))
     for p in plan.files:
         if p.entry.size == 0:
@@ -157,9 +157,9 @@ def write_trivialfs(plan: TrivialPlan, out: Sink) -> None:
         if out.pos > p.entry.start:
             raise InternalError(f"TrivialFS data of {p.node.path!r} planned at "
                                 f"{p.entry.start}, stream at {out.pos}")
-        out.zeros(p.entry.start - out.pos)
+        out.zeros_or_hole(p.entry.start - out.pos)
         if p.content:
             assert p.node.source is not None
             out.copy(p.node.source, p.content, p.node.data_id)
-        out.fill(p.entry.size - p.content)     # part of the file: written, never a hole
-    out.zeros(plan.image_size - out.pos)
+        out.written_zeros(p.entry.size - p.content)     # part of the file: written, never a hole
+    out.zeros_or_hole(plan.image_size - out.pos)
