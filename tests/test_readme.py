@@ -1,9 +1,9 @@
-"""The README's layout key table is the one the Setting tables generate."""
+"""The README's generated tables (layout keys, environment variables) are the code's own."""
 
 from __future__ import annotations
 
 from dfsbuild.layout.reference import BEGIN, END, key_table
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 
 def test_the_readme_key_table_matches_the_settings() -> None:
@@ -27,3 +27,19 @@ def test_every_setting_appears_in_the_table() -> None:
             assert f"`disk.{s.key}`" in table
         for s in k.partition_settings:
             assert f"`disk.partition[N].{s.key}`" in table
+
+
+def test_the_readme_environment_table_is_the_one_table() -> None:
+    """The variables are described once (engine/environment.py): the README's table and
+    --help come from it, and every DFSBUILD_* name settings.py reads is in it."""
+    from dfsbuild.engine import environment, settings
+
+    text = (ROOT / "README.md").read_text()
+    start, end = text.index(environment.BEGIN), text.index(environment.END)
+    assert text[start:end + len(environment.END)] == environment.table(), \
+        "regenerate it: python -m dfsbuild.engine.environment"
+    named = {getattr(settings, n) for n in dir(settings) if n.endswith("_ENV")}
+    listed = {v.name.removesuffix("NAME") for v in environment.ENVIRONMENT}
+    assert named <= listed, named - listed
+    helped = run_cli("--help").stdout
+    assert all(v.name in helped for v in environment.ENVIRONMENT)

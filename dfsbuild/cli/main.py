@@ -18,6 +18,7 @@ from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.output import EXIT_FAIL
 from dfsbuild.cli.read import cmd_cat, cmd_diff, cmd_extract, cmd_inspect, cmd_ls
 from dfsbuild.cli.trivialfs import add_trivialfs
+from dfsbuild.engine.environment import epilog
 from dfsbuild.errors import DfsbuildError, InternalError, LayoutErrors
 from dfsbuild.units import SizeError, parse_size
 
@@ -74,17 +75,8 @@ def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
         epilog="""exit codes:
   0  success          1  an error (printed as "error: …")          2  a usage error
 
-environment:
-  DFSBUILD_BUILD_DIR               where outputs go (default: build)
-  DFSBUILD_CACHE_DIR               the local cache (default: BUILD_DIR/.cache)
-  DFSBUILD_EXPLAIN=1               as build --explain
-  DFSBUILD_NO_CACHE=1              as build --no-cache
-  DFSBUILD_STRICT=1                as build/check --strict
-  DFSBUILD_VAR_NAME=VALUE          as --var NAME=VALUE
-  DFSBUILD_REMOTE_CACHE=URL        as build --remote-cache URL
-  DFSBUILD_REMOTE_CACHE_READ_ONLY=1, DFSBUILD_REMOTE_CACHE_HEADER="Name: value",
-  DFSBUILD_REMOTE_CACHE_TIMEOUT=SECONDS   the remote cache's mode, credentials, timeout
-  SOURCE_DATE_EPOCH                the time stored in images (default 1980-01-01)
+environment (booleans: 1/true/yes/on or 0/false/no/off):
+""" + epilog() + """
 
 shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     )
