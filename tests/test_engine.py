@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dfsbuild.faults import FAULT_ENV
 from tests.conftest import ROOT, run_cli
 from tests.engine_project import ALL, LAYOUT, build, made, outputs, ran
 
@@ -129,14 +130,14 @@ def test_a_killed_build_leaves_nothing_taken_as_current(project: Path, tmp_path:
     build(reference)
     expected = (reference / "build" / "board" / "other.img").read_bytes()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for delay in (0.3, 0.6, 0.9, 1.2):
-        proc = subprocess.Popen([sys.executable, "-m", "dfsbuild", "build", "--cache-dir",
-                                 str(tmp_path / f"cache{delay}")], cwd=project, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        result = build(project, "--cache-dir", str(tmp_path / f"cache{delay}"))
+    for where in ("written", "stored"):      # the fault hook: killed exactly there
+        cache = str(tmp_path / f"cache-{where}")
+        killed = subprocess.run([sys.executable, "-m", "dfsbuild", "build", "--cache-dir",
+                                 cache], cwd=project, env={**env, FAULT_ENV: where},
+                                capture_output=True, check=False)
+        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
+        assert list((project / "build" / "board").glob(".*dfsbuild-tmp*"))  # died mid-way
+        result = build(project, "--cache-dir", cache)
         assert result["failed"] == []
         assert (project / "build" / "board" / "other.img").read_bytes() == expected
         assert not list((project / "build" / "board").glob(".*dfsbuild-tmp*"))

@@ -23,6 +23,7 @@ from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.step import Reuse, produce
 from dfsbuild.errors import InputError
+from dfsbuild.faults import FAULT_ENV
 from dfsbuild.fileio.sink import Extent
 from tests.conftest import IN_CI, ROOT, run_cli
 from tests.engine_project import build, outputs
@@ -276,24 +277,26 @@ def test_an_interrupted_patch_is_never_taken_as_current(disk_project: Path,
 
 def test_kill_9_during_a_patch_never_leaves_a_disk_taken_as_current(disk_project: Path,
                                                                     tmp_path: Path) -> None:
+    """Killed (SIGKILL, through the fault hook, so exactly there) while the image is being
+    rewritten in place and while the disk is being patched: the next build gives what a
+    clean build of the same inputs gives."""
     build(disk_project)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for n, delay in enumerate((0.3, 0.5, 0.7, 0.9)):
+    points = ("rewrite-begun", "rewritten", "patch-begun", "patch-region-written")
+    for n, where in enumerate(points):
         with open(disk_project / "big.bin", "r+b") as f:
             f.write(n.to_bytes(8, "little") * 4)
         reference = tmp_path / f"ref{n}"
         shutil.copytree(disk_project, reference, symlinks=True,
                         ignore=shutil.ignore_patterns("build"))
         build(reference, "--no-cache")
-        proc = subprocess.Popen([sys.executable, "-m", "dfsbuild", "build", "--no-cache"],
-                                cwd=disk_project, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        killed = subprocess.run([sys.executable, "-m", "dfsbuild", "build", "--no-cache"],
+                                cwd=disk_project, env={**env, FAULT_ENV: where},
+                                capture_output=True, check=False)
+        assert killed.returncode == -signal.SIGKILL, (where, killed.stderr)
         result = build(disk_project, "--no-cache")
         assert result["failed"] == []
-        assert sha(disk_of(disk_project)) == sha(disk_of(reference)), (delay, result)
+        assert sha(disk_of(disk_project)) == sha(disk_of(reference)), (where, result)
         shutil.rmtree(reference)
 
 

@@ -16,6 +16,7 @@ from dfsbuild.engine.progress import Progress
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.state import Record, StateStore, explain
 from dfsbuild.errors import FAULTS, DfsbuildError, InputError, warn
+from dfsbuild.faults import point
 from dfsbuild.fileio.atomic import TempOutput, remove_stale_temporaries
 from dfsbuild.fileio.digest import sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
@@ -168,6 +169,7 @@ def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
         if not old.frame or st.st_nlink != 1:
             return None
         state.begin_patch(job.task, old)       # an interrupted patch is never current
+        point("patch-begun")
         if not job.patch(fd, old):
             state.forget(job.task)
             return None
@@ -196,10 +198,12 @@ def _rewrite(job: Job, settings: Settings, use_cache: bool, whole_sha: bool) -> 
         if reuse is None or st.st_nlink != 1 or not _room_for(job, fd):
             return None
         state.begin_patch(job.task, old)
+        point("rewrite-begun")
         try:
             extents = job.rewrite(fd, reuse)
         except OSError as exc:
             raise _fault(exc, job.output, in_place=True) from None
+        point("rewritten")
         sha = _check_and_store(job, settings, fd, use_cache, whole_sha, extents)
         st = os.fstat(fd)
     finally:
@@ -228,7 +232,9 @@ def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress,
             extents = job.rewrite(out.fd, None)
         else:
             job.write(out.fd)
+        point("written")
         sha = _check_and_store(job, settings, out.fd, use_cache, whole_sha, extents)
+        point("stored")
         st = out.commit()
     frame = job.frame() if job.frame is not None else None
     return settings.state.record(job.task, job.key, st, sha, job.material, frame)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from dfsbuild.errors import InputError
+from dfsbuild.faults import point
 from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range
 from dfsbuild.fileio.sink import Extent, Sink
 from dfsbuild.images import IMAGE_TYPES
@@ -75,6 +76,7 @@ def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
             continue
         _copy_image(images[name], fd, offset, room, sparse=False)
         _place(images[name], fd, offset)
+        point("patch-region-written")
         old_size, new_size = int(o[3]), int(n[3])
         _zero(fd, offset + new_size, max(0, min(old_size, room) - new_size))
     return True
