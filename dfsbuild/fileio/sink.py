@@ -8,6 +8,7 @@ memory, and nothing is written outside ``[base, base + limit)``.
 from __future__ import annotations
 
 import os
+from hashlib import blake2b
 
 from dfsbuild.errors import InputError, InternalError
 from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range, punch_hole
@@ -18,16 +19,19 @@ HOLE_MIN = 64 << 10
 
 Extent = tuple[int, int, str]     # (offset, size, what is there: a content digest or ZEROS)
 ZEROS = "zeros"
+META = "meta:"                   # a run of other bytes, by their BLAKE2b
 
 
 class Sink:
     """Writes sequentially into ``fd`` over ``[base, base + limit)``.
 
-    Every file copied with its content digest, and every long zero run, is noted in
-    ``extents``. Given ``reuse`` (the extents of the bytes already in the file: the previous
-    build of the same output, copied in first), a copy or zero run that would put the same
-    content at the same offset and size is skipped: what is there already is it. Everything
-    else is written as usual, so the result is byte for byte what a fresh write gives.
+    Every file copied with its content id, every long zero run, and every run of other bytes
+    (headers, tables: ``meta:`` and a 128-bit BLAKE2b of them) is noted in ``extents``. Given
+    ``reuse`` (the extents of the bytes already in the file: the previous build of the same
+    output), a copy, zero run or run of other bytes that would put the same content at the
+    same offset and size is skipped: what is there already is it. Everything else is written
+    as usual, so the result is byte for byte what a fresh write gives. A run changed later by
+    ``patch`` is not noted (the next build writes it again before patching it).
     """
 
     def __init__(self, fd: int, base: int = 0, limit: int | None = None,
@@ -38,6 +42,8 @@ class Sink:
         self.pos = 0                 # bytes written so far, relative to base
         self._buf = bytearray()
         self._buf_start = 0
+        self._runs: list[tuple[int, int, bool]] = []   # (at, size, to write) within _buf
+        self._meta_from: int | None = None   # where the open run of other bytes starts
         self.reuse = reuse
         self.extents: list[Extent] = []
         self.reused = 0              # bytes left as they were
@@ -46,6 +52,7 @@ class Sink:
         """Note the extent; True when the bytes already there are these."""
         if content is None:
             return False
+        self.flush()
         self.extents.append((self.pos, n, content))
         if self.reuse is not None and self.reuse.get((self.pos, n)) == content:
             self.flush()
@@ -61,13 +68,43 @@ class Sink:
             )
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Bytes other than a file's (headers, tables, names, padding)."""
         self._check(len(data))
         if not self._buf:
             self._buf_start = self.pos
+        if self._meta_from is None:
+            self._meta_from = len(self._buf)
         self._buf += data
         self.pos += len(data)
         if len(self._buf) >= BUFFER:
             self.flush()
+
+    def _file_bytes(self, data: bytes) -> None:
+        """A small file's bytes, buffered (their extent is noted already)."""
+        self._close_meta()
+        if not self._buf:
+            self._buf_start = self.pos
+        self._runs.append((len(self._buf), len(data), True))
+        self._buf += data
+        self.pos += len(data)
+        if len(self._buf) >= BUFFER:
+            self.flush()
+
+    def _close_meta(self) -> None:
+        """Note the open run of other bytes; it is written unless the same bytes are there."""
+        if self._meta_from is None:
+            return
+        at, end = self._meta_from, len(self._buf)
+        self._meta_from = None
+        if end == at:
+            return
+        offset = self._buf_start + at
+        tag = META + blake2b(self._buf[at:end], digest_size=16).hexdigest()
+        self.extents.append((offset, end - at, tag))
+        same = self.reuse is not None and self.reuse.get((offset, end - at)) == tag
+        if same:
+            self.reused += end - at
+        self._runs.append((at, end - at, not same))
 
     def zeros_or_hole(self, n: int) -> None:
         """``n`` bytes that read as zeros: a hole when long (64 KiB and more), else written.
@@ -94,9 +131,21 @@ class Sink:
             n -= step
 
     def flush(self) -> None:
-        if self._buf:
-            os.pwrite(self.fd, self._buf, self.base + self._buf_start)
-            self._buf.clear()
+        """Write what the buffer holds, but the runs whose bytes are there already."""
+        self._close_meta()
+        if not self._buf:
+            return
+        view = memoryview(self._buf)
+        start: int | None = None             # of the stretch of runs to write
+        for at, _n, needed in [*self._runs, (len(self._buf), 0, False)]:
+            if needed and start is None:
+                start = at
+            elif not needed and start is not None:
+                os.pwrite(self.fd, view[start:at], self.base + self._buf_start + start)
+                start = None
+        view.release()
+        self._buf.clear()
+        self._runs.clear()
 
     def copy(self, source: str, size_bytes: int, content: str | None = None) -> None:
         """Append exactly ``size_bytes`` taken from the start of the file ``source``, whose
@@ -114,7 +163,10 @@ class Sink:
                 if len(data) != size_bytes:
                     raise InputError(f"{source}: changed during the build (expected "
                                      f"{size_bytes} bytes, found {len(data)}+)")
-                self.write(data)
+                if content is None:
+                    self.write(data)             # unknown content: part of the other bytes
+                else:
+                    self._file_bytes(data)
                 return
             self.flush()
             copy_range(src, self.fd, size_bytes, self.base + self.pos, source)
@@ -144,6 +196,9 @@ class Sink:
             raise InternalError("patch beyond what was written")
         self.flush()
         os.pwrite(self.fd, data, self.base + offset)
+        end = offset + len(data)             # the runs it changed no longer match their tags
+        self.extents = [e for e in self.extents
+                        if not (e[2].startswith(META) and e[0] < end and offset < e[0] + e[1])]
 
     def close(self) -> None:
         """Flush, and make sure the file reaches the region's written end (trailing holes)."""
