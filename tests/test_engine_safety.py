@@ -22,9 +22,9 @@ from dfsbuild.engine.lock import BuildLock
 from dfsbuild.engine.project import plan_project, prepare
 from dfsbuild.engine.settings import Settings
 from dfsbuild.engine.step import Reuse, produce
+from dfsbuild.engine.write import Rewritten
 from dfsbuild.errors import InputError
 from dfsbuild.faults import FAULT_ENV
-from dfsbuild.fileio.sink import Extent
 from tests.conftest import IN_CI, ROOT, run_cli
 from tests.engine_project import build, outputs
 
@@ -54,10 +54,10 @@ def test_an_input_rewritten_during_the_write_never_reaches_the_cache(
     rewrite = job.rewrite
     assert rewrite is not None
 
-    def write_then_edit(fd: int, reuse: Reuse | None) -> list[Extent]:
-        extents = rewrite(fd, reuse)   # the old content is in the image now; the file
+    def write_then_edit(fd: int, reuse: Reuse | None) -> Rewritten:
+        done = rewrite(fd, reuse)      # the old content is in the image now; the file
         victim.write_text(victim.read_text().upper())      # changes, same size
-        return extents
+        return done
 
     job.rewrite = write_then_edit
     with pytest.raises(InputError, match=r"file\.txt: changed during the build"):
@@ -264,7 +264,7 @@ def test_an_interrupted_patch_is_never_taken_as_current(disk_project: Path,
     prepare([lp.disk] if lp.disk is not None else [])
     import dfsbuild.engine.write as write
 
-    def crash(*args: object) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt    # the process dies half-way through the copy
     monkeypatch.setattr(write, "copy_range", crash)
     assert lp.disk is not None

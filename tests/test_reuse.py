@@ -191,3 +191,46 @@ def test_a_rewrite_that_fails_halfway_is_never_taken_as_current(
     result = build_here(tmp_path, "--no-cache")      # the cache would serve the old image
     assert "l:image.rom" in result["built"]
     _same_as_fresh(tmp_path, "after the fault")
+
+
+DISK = """schema = 1
+[image.rom]
+type = "romfs"
+tree = "../tree"
+[disk]
+table = "mbr"
+size = "4MiB"
+[[disk.partition]]
+name = "rom"
+image = "rom"
+"""
+
+
+@pytest.mark.parametrize("edit", ["same size", "grown"])
+def test_the_disk_gets_only_the_spans_the_image_rewrite_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str) -> None:
+    from dfsbuild.engine import write as write_module
+
+    tree = _project(tmp_path)
+    (tmp_path / "layouts" / "l.toml").write_text(DISK)
+    build_here(tmp_path)
+    copied: list[int] = []
+    copy_range = write_module.copy_range
+
+    def counting(src: int, dst: int, n: int, *args: object, **kw: object) -> None:
+        copied.append(n)
+        copy_range(src, dst, n, *args, **kw)  # type: ignore[arg-type]
+    monkeypatch.setattr(write_module, "copy_range", counting)
+    victim = tree / "d1" / "f3.bin"
+    data = os.urandom(victim.stat().st_size + (100 if edit == "grown" else 0))
+    victim.write_bytes(data)
+    result = build_here(tmp_path)
+    assert result["built"] == ["l:image.rom"] and result["patched"] == ["l:disk"]
+    image = (tmp_path / "build" / "l" / "rom.img").stat().st_size
+    assert 0 < sum(copied) < image if edit == "same size" else 0 < sum(copied) <= image
+    if edit == "same size":
+        assert sum(copied) <= len(data) + 4096, copied   # the file, and a header at most
+    fresh = tmp_path / "fresh"
+    build_here(tmp_path, "--build-dir", str(fresh), "--no-cache")
+    assert (tmp_path / "build" / "l" / "l.img").read_bytes() == \
+        (fresh / "l" / "l.img").read_bytes()

@@ -90,7 +90,8 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
                lambda fd: write_disk(plan, images, fd), plan.inputs,
                tuple((p.task, p.key, p.output) for p in images.values()), cacheable=False,
                frame=lambda: disk_frame(plan, images),
-               patch=lambda fd, old: patch_disk(plan, images, fd, old.frame),
+               patch=lambda fd, old, state: patch_disk(plan, images, fd, old.frame,
+                                                       state.changes),
                after=lambda: _companions(plan))
 
 

@@ -127,12 +127,36 @@ class StateStore:
             return None
         return out
 
+    def record_changes(self, task: str, old_key: str, new_key: str,
+                       spans: list[tuple[int, int]]) -> None:
+        """The spans an in-place rewrite changed, turning the output of ``old_key`` into that
+        of ``new_key`` (the same for any two outputs of those keys: a key's bytes are
+        fixed). A disk holding the old image copies only these."""
+        os.makedirs(self.root, exist_ok=True)
+        _write(self._changes_path(task), json.dumps({"from": old_key, "to": new_key,
+                                                     "spans": spans}))
+
+    def changes(self, task: str, old_key: str, new_key: str) -> list[tuple[int, int]] | None:
+        """The spans recorded for ``old_key`` -> ``new_key``, or None."""
+        try:
+            with open(self._changes_path(task)) as f:
+                data = json.load(f)
+            if data.get("from") != old_key or data.get("to") != new_key:
+                return None
+            return [(int(a), int(n)) for a, n in data["spans"]]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+
+    def _changes_path(self, task: str) -> str:
+        return os.path.join(self.root, f"{_safe(task)}.changes")
+
     def _extents_path(self, task: str) -> str:
         return os.path.join(self.root, f"{_safe(task)}.extents")
 
     def forget(self, task: str) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self._extents_path(task))
+        for extra in (self._extents_path(task), self._changes_path(task)):
+            with contextlib.suppress(OSError):
+                os.unlink(extra)
         for p in self._paths(task):
             with contextlib.suppress(OSError):
                 os.unlink(p)

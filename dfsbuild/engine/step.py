@@ -23,6 +23,7 @@ from dfsbuild.trees.inputs import Input, check_inputs
 
 if TYPE_CHECKING:                # http.client and ssl only when a remote cache is used
     from dfsbuild.engine.remote import Remote
+    from dfsbuild.engine.write import Rewritten
     from dfsbuild.fileio.sink import Extent
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
@@ -41,14 +42,14 @@ class Job:
     cacheable: bool = True
     # Disks: the frame a later patch compares with, and the patch itself (True if done).
     frame: Callable[[], dict[str, object]] | None = None
-    patch: Callable[[int, Record], bool] | None = None
+    patch: Callable[[int, Record, StateStore], bool] | None = None
     # Files made from the output once it is in place (a disk's .bmap).
     after: Callable[[], None] | None = None
     # The output's size as planned, asked only to check a remote record against it.
     planned_size: Callable[[], int | None] | None = None
     # Images: the writer given the previous build's extents (the file holds its bytes), or
     # None (an empty file); gives the new extents.
-    rewrite: Callable[[int, Reuse | None], list[Extent]] | None = None
+    rewrite: Callable[[int, Reuse | None], Rewritten] | None = None
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -170,7 +171,7 @@ def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
             return None
         state.begin_patch(job.task, old)       # an interrupted patch is never current
         point("patch-begun")
-        if not job.patch(fd, old):
+        if not job.patch(fd, old, state):
             state.forget(job.task)
             return None
         check_inputs(job.inputs)
@@ -200,11 +201,12 @@ def _rewrite(job: Job, settings: Settings, use_cache: bool, whole_sha: bool) -> 
         state.begin_patch(job.task, old)
         point("rewrite-begun")
         try:
-            extents = job.rewrite(fd, reuse)
+            extents, written = job.rewrite(fd, reuse)
         except OSError as exc:
             raise _fault(exc, job.output, in_place=True) from None
         point("rewritten")
         sha = _check_and_store(job, settings, fd, use_cache, whole_sha, extents)
+        state.record_changes(job.task, old.key, job.key, written)
         st = os.fstat(fd)
     finally:
         os.close(fd)
@@ -229,7 +231,7 @@ def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress,
         progress.watch(out.tmp)
         extents = None
         if job.rewrite is not None:
-            extents = job.rewrite(out.fd, None)
+            extents = job.rewrite(out.fd, None).extents
         else:
             job.write(out.fd)
         point("written")

@@ -6,6 +6,8 @@ step (step.py) owns the file."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import NamedTuple
 
 from dfsbuild.errors import InputError
 from dfsbuild.faults import point
@@ -17,16 +19,23 @@ from dfsbuild.plan import DiskPlan, ImagePlan
 _ZEROS = bytes(BUFFER)
 
 
+class Rewritten(NamedTuple):
+    """What writing an image left: the extents of its bytes (for the next build to reuse),
+    and the spans it changed over the previous build (a disk copies only those)."""
+
+    extents: list[Extent]
+    written: list[tuple[int, int]]
+
+
 def write_image(plan: ImagePlan, fd: int,
-                reuse: dict[tuple[int, int], str] | None = None) -> list[Extent]:
+                reuse: dict[tuple[int, int], str] | None = None) -> Rewritten:
     """The image into ``fd``; with ``reuse``, ``fd`` already holds the previous build of this
-    output whose extents those are, and only what differs is written. The extents of the
-    new bytes (for the next build to reuse)."""
+    output whose extents those are, and only what differs is written."""
     t = IMAGE_TYPES[plan.spec.type]
     sink = Sink(fd, 0, plan.size_bytes, reuse)
     t.write(plan.planned, sink)
     sink.close()
-    return sink.extents
+    return Rewritten(sink.extents, sink.written)
 
 
 def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:
@@ -55,10 +64,14 @@ def disk_frame(plan: DiskPlan, images: dict[str, ImagePlan]) -> dict[str, object
 
 
 def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
-               old: dict[str, object]) -> bool:
+               old: dict[str, object],
+               changes: Callable[[str, str, str], list[tuple[int, int]] | None]
+               = lambda task, a, b: None) -> bool:
     """Rewrite, in the disk open on ``fd`` (which holds the disk ``old`` describes), the
-    table structures and the regions whose image changed. False (nothing written) when the
-    frame moved: then only a full write is right."""
+    table structures and the regions whose image changed: only the spans an in-place
+    rewrite of the image changed when ``changes(task, old key, new key)`` knows them, else
+    the whole image. False (nothing written) when the frame moved: then only a full write
+    is right."""
     new = disk_frame(plan, images)
     old_regions, new_regions = old.get("regions"), new["regions"]
     assert isinstance(new_regions, list)
@@ -74,7 +87,11 @@ def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
     for (offset, name, room), o, n in zip(contents, old_regions, new_regions, strict=True):
         if o[2:] == n[2:]:
             continue
-        _copy_image(images[name], fd, offset, room, sparse=False)
+        spans = changes(images[name].task, str(o[2]), str(n[2]))
+        if spans is not None:
+            _copy_spans(images[name], fd, offset, room, spans)
+        else:
+            _copy_image(images[name], fd, offset, room, sparse=False)
         _place(images[name], fd, offset)
         point("patch-region-written")
         old_size, new_size = int(o[3]), int(n[3])
@@ -104,6 +121,29 @@ def _copy_image(image: ImagePlan, fd: int, offset: int, room: int, sparse: bool)
     if found != size:
         raise InputError(f"{source}: {found} bytes, planned {size} (the image changed after "
                          "planning)")
+
+
+def _copy_spans(image: ImagePlan, fd: int, offset: int, room: int,
+                spans: list[tuple[int, int]]) -> None:
+    """The changed spans of the image's output into its region (which holds the image of
+    the spans' old key)."""
+    source, size = image.output, image.size_bytes
+    if size > room:
+        raise InputError(f"{source}: {size} bytes, more than the {room} planned")
+    try:
+        src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        if os.fstat(src).st_size != size:
+            raise InputError(f"{source}: not {size} bytes as planned (the image changed "
+                             "after planning)")
+        for at, n in spans:
+            n = min(n, size - at)
+            if n > 0:
+                copy_range(src, fd, n, offset + at, source, src_offset=at, last=False)
+    finally:
+        os.close(src)
 
 
 def _place(image: ImagePlan, fd: int, offset: int) -> None:

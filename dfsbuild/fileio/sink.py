@@ -47,6 +47,7 @@ class Sink:
         self.reuse = reuse
         self.extents: list[Extent] = []
         self.reused = 0              # bytes left as they were
+        self.written: list[tuple[int, int]] = []   # (offset, size) of every byte it changed
 
     def _reusable(self, n: int, content: str | None) -> bool:
         """Note the extent; True when the bytes already there are these."""
@@ -120,6 +121,7 @@ class Sink:
         self.flush()
         if self.reuse is not None:          # old bytes are there: make them a hole
             punch_hole(self.fd, self.base + self.pos, n)
+            self.written.append((self.pos, n))
         self.pos += n
 
     def written_zeros(self, n: int) -> None:
@@ -142,6 +144,7 @@ class Sink:
                 start = at
             elif not needed and start is not None:
                 os.pwrite(self.fd, view[start:at], self.base + self._buf_start + start)
+                self.written.append((self._buf_start + start, at - start))
                 start = None
         view.release()
         self._buf.clear()
@@ -170,6 +173,7 @@ class Sink:
                 return
             self.flush()
             copy_range(src, self.fd, size_bytes, self.base + self.pos, source)
+            self.written.append((self.pos, size_bytes))
             self.pos += size_bytes
         finally:
             os.close(src)
@@ -185,6 +189,7 @@ class Sink:
         if found != size_bytes:
             raise InputError(f"{source}: changed during the build (expected {size_bytes} "
                              f"bytes, found {found})")
+        self.written.append((self.pos, size_bytes))
         self.pos += size_bytes
 
     def pread(self, offset: int, n: int) -> bytes:
@@ -196,6 +201,7 @@ class Sink:
             raise InternalError("patch beyond what was written")
         self.flush()
         os.pwrite(self.fd, data, self.base + offset)
+        self.written.append((offset, len(data)))
         end = offset + len(data)             # the runs it changed no longer match their tags
         self.extents = [e for e in self.extents
                         if not (e[2].startswith(META) and e[0] < end and offset < e[0] + e[1])]
