@@ -10,6 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from dfsbuild.cli.options import build_dirs, command, jobs, no_wait, strict, variables
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
 
 if TYPE_CHECKING:
@@ -285,3 +286,83 @@ def _print_disk_plan(disk: dict[str, Any]) -> None:
         print(f"    region {r['start']:>9}..{r['end'] - 1:<9} bytes {r['name']} (image "
               f"{r['image']}, {r['image_bytes']} of {r['size']} bytes)")
     print(f"    key    {disk['key']}")
+
+
+def add_commands(sub: Any) -> None:
+    """The commands that key and build layouts: build, check, plan, verify, schema."""
+    b = command(sub, "build", cmd_build, "build layouts (only what changed)",
+            "Build every output of the layouts (default: every *.toml in layouts/). Outputs "
+            "whose inputs did not change are left alone; outputs in the cache are restored.")
+    b.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/); "
+                   "LAYOUT:disk or LAYOUT:image.NAME builds that output and what it needs")
+    build_dirs(b)
+    b.add_argument("-j", "--jobs", type=jobs, default=1, metavar="N",
+                   help="build N outputs in parallel")
+    b.add_argument("--explain", action="store_true",
+                   help="say which input made each output be built (also $DFSBUILD_EXPLAIN=1)")
+    b.add_argument("--json", action="store_true",
+                   help="print every output (task, path, outcome, reason, size, sha256, "
+                   "seconds) as one JSON document instead of lines")
+    b.add_argument("--force", action="store_true",
+                   help="rebuild every output, without restoring from the cache")
+    b.add_argument("-k", "--keep-going", action="store_true",
+                   help="a layout with errors is left out (its errors reported) and a failed "
+                   "output does not stop the others; the exit status is still 1")
+    b.add_argument("--no-cache", action="store_true",
+                   help="neither restore from nor store in the cache (also "
+                   "$DFSBUILD_NO_CACHE=1)")
+    b.add_argument("--remote-cache", metavar="URL",
+                   help="also use a Bazel HTTP cache (bazel-remote, or any WebDAV server): "
+                   "outputs at URL/cas/SHA256, records at URL/ac/KEY (also "
+                   "$DFSBUILD_REMOTE_CACHE; credentials from the URL, ~/.netrc or "
+                   "$DFSBUILD_REMOTE_CACHE_HEADER)")
+    b.add_argument("--remote-cache-read-only", action="store_true",
+                   help="restore from the remote cache, never upload (untrusted builds; also "
+                   "$DFSBUILD_REMOTE_CACHE_READ_ONLY=1)")
+    no_wait(b)
+    strict(b)
+    variables(b)
+    loud = b.add_mutually_exclusive_group()
+    loud.add_argument("-q", "--quiet", action="store_true",
+                      help="print only errors and warnings")
+    loud.add_argument("-v", "--verbose", action="store_true",
+                      help="also say why each output was built, and list those up to date")
+
+    c = command(sub, "check", cmd_check, "validate layouts without building (every rule, partition "
+            "placement included)")
+    c.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/)")
+    build_dirs(c)
+    strict(c)
+    variables(c)
+    c.add_argument("--json", action="store_true", help="print every error and warning as a "
+                   "JSON list of objects (severity, file, key, value, rule, hint); [] when "
+                   "all is well")
+
+    pl = command(sub, "plan", cmd_plan, "show what a build would produce, and each output's key")
+    pl.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                    help="layout files or directories of them (default: layouts/)")
+    pl.add_argument("--json", action="store_true", help="machine-readable output")
+    build_dirs(pl)
+    variables(pl)
+
+    v = command(sub, "verify", cmd_verify, "check that outputs on disk are what the layouts "
+                "build now (writes nothing)", "For each output: is the build state's key the "
+                "layout's current key for the file as it is, and are its bytes those the "
+                "layout builds now (made again in a temporary file, compared by sha256)? "
+                "Nothing in the build directory or the cache is written. Exit 0 when all "
+                "are, 1 otherwise.")
+    v.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                   help="layout files or directories of them (default: layouts/); "
+                   "LAYOUT:disk or LAYOUT:image.NAME verifies that output and what it needs")
+    v.add_argument("--json", action="store_true", help="a list of {task, path, ok, check, "
+                   "reason}")
+    build_dirs(v)
+    variables(v)
+
+    command(sub, "schema", cmd_schema, "print the JSON Schema of layout files (for editors)",
+        "Print a JSON Schema (draft 2020-12) of the layout format, generated from the same "
+        "tables as the loader: every key with its type, default and help. Editors that read "
+        "TOML with a schema (taplo, Even Better TOML) complete and check layouts with it: "
+        "put `#:schema ./schema/layout.schema.json` on a layout's first line.")

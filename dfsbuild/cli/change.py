@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dfsbuild.cli.options import TARGET_HELP, command, sector_size
 from dfsbuild.cli.output import EXIT_OK, print_json
 from dfsbuild.cli.read import naming_the_image
 from dfsbuild.errors import FormatError
@@ -78,3 +79,33 @@ def cmd_put(args: argparse.Namespace) -> int:
 @naming_the_image("image")
 def cmd_rm(args: argparse.Namespace) -> int:
     return _change(args, "rm")
+
+
+def add_commands(sub: Any) -> None:
+    """The commands that change an image in place, and map: map, put, rm."""
+    mp = command(sub, "map", cmd_map, "where each file's bytes lie in a filesystem image",
+             "Print, for every regular file, each run of its bytes: OFFSET (from the start of "
+             "the filesystem) DISK_OFFSET (from the start of the image file; the same for a "
+             "bare image) LENGTH /PATH, one line per run, as a boot script reads them with "
+             "`read` (for `losetup -o`).")
+    mp.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+    mp.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(mp)
+
+    put = command(sub, "put", cmd_put, "replace or create one file inside a filesystem image, "
+                  "in place",
+              "Copy SRC into PATH inside IMAGE (or one partition of a disk) without rebuilding "
+              "it. The new contents are written into free clusters first (the file's reserve, "
+              "or the free run before it, or the first free run that holds it); only then does "
+              "the directory entry switch to them, so an interruption leaves the old file "
+              "whole. The parent directory must exist.")
+    rm = command(sub, "rm", cmd_rm, "remove one file from a filesystem image, in place")
+    for sp in (put, rm):
+        sp.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+        sp.add_argument("path", metavar="PATH", help="the file inside the image")
+        sp.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+        sector_size(sp)
+    put.add_argument("source", metavar="SRC", help="host file with the new contents")
+    put.add_argument("--fragment", action="store_true",
+                     help="allow the file to be split over several runs of clusters when no "
+                     "single free run holds it")

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
+from dfsbuild.cli.options import build_dirs, command, days, no_wait, size_arg
 from dfsbuild.cli.output import EXIT_OK, print_json
 from dfsbuild.errors import DfsbuildError
 
@@ -111,3 +113,39 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def _mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
+
+
+def add_commands(sub: Any) -> None:
+    """The commands that look after the build directory and the cache: clean, cache."""
+    cl = command(sub, "clean", cmd_clean, "remove the outputs of layouts (never the cache unless "
+             "--cache)", "Remove the build subdirectory of each layout (outputs of images "
+             "since renamed included) and its build state. The cache is kept unless --cache "
+             "is given. `doit clean` does the same for a dodo.py.")
+    cl.add_argument("layouts", nargs="*", metavar="LAYOUT",
+                    help="layout files or directories of them (default: layouts/)")
+    build_dirs(cl)
+    cl.add_argument("--all", action="store_true",
+                    help="everything in the build directory but the cache, layouts since "
+                    "deleted included")
+    cl.add_argument("--cache", action="store_true", help="also empty the cache")
+    cl.add_argument("--json", action="store_true", help="list what was removed as JSON")
+    cl.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+    no_wait(cl)
+
+    ca = command(sub, "cache", cmd_cache, "look after the output cache: stats, prune")
+    ca_sub = ca.add_subparsers(dest="action", metavar="ACTION", required=True)
+    st = ca_sub.add_parser("stats", help="entries, bytes, and when they were last used",
+                           description="How many entries the cache holds, their size, and "
+                           "when the least and most recently used were last used.")
+    pr = ca_sub.add_parser("prune", help="remove entries, least recently used first",
+                           description="Remove entries not used for DAYS days, then the least "
+                           "recently used until their pieces take at most SIZE; then every "
+                           "piece no entry uses, and leftovers of interrupted stores.")
+    pr.add_argument("--max-size", type=size_arg, metavar="SIZE",
+                    help="keep at most this much (e.g. 10GiB, 500MiB)")
+    pr.add_argument("--older-than", type=days, metavar="DAYS",
+                    help="remove entries not used for this many days")
+    for sp in (st, pr):
+        sp.set_defaults(func=cmd_cache)
+        build_dirs(sp)
+        sp.add_argument("--json", action="store_true", help="machine-readable output")

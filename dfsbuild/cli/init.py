@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
+from dfsbuild.cli.options import command
 from dfsbuild.cli.output import EXIT_OK
 from dfsbuild.errors import DfsbuildError
 
@@ -103,3 +105,15 @@ def _add_ignore(path: str) -> bool:
     with open(path, "a") as f:
         f.write(("" if not text or text.endswith("\n") else "\n") + IGNORE + "\n")
     return True
+
+
+def add_commands(sub: Any) -> None:
+    """The init command."""
+    ini = command(sub, "init", cmd_init, "start a repository: a layout that builds, its "
+                  "tree, dodo.py, build/ in .gitignore",
+              "Write layouts/board.toml (a commented MBR disk with a FAT boot partition and a "
+              "romfs root), rootfs/etc/hostname, dodo.py (for doit) and build/ in .gitignore. "
+              "Nothing is overwritten: init fails, writing nothing, if any of them exists.")
+    ini.add_argument("directory", nargs="?", default=".", metavar="DIR",
+                     help="the repository's top directory (default: here)")
+    ini.add_argument("-q", "--quiet", action="store_true", help="print nothing")

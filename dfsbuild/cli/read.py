@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from dfsbuild.cli.options import TARGET_HELP, command, sector_size
 from dfsbuild.cli.output import EXIT_FAIL, EXIT_OK, print_json
 from dfsbuild.errors import FormatError, InputError
 
@@ -206,3 +207,45 @@ def cmd_diff(args: argparse.Namespace) -> int:
                                if k not in ("path", "change", "partition", "kind"))
             print(f"{f['change']:8} {where}/{f['path']}" + (f"  ({fields})" if fields else ""))
     return EXIT_FAIL if partitions or files else EXIT_OK
+
+
+def add_commands(sub: Any) -> None:
+    """The commands that read images and disks: diff, inspect, ls, cat, extract."""
+    d = command(sub, "diff", cmd_diff, "what differs between two images or two disks (the "
+                "whole disk, partitions, then files)", "Compare two disks (size, disk id, "
+                "table fields, boot code, bytes outside the partitions; partitions added, "
+                "removed, moved, resized, retyped or re-flagged, matched by name where the "
+                "table stores names, else by number; then the files of each partition both "
+                "hold) or two filesystems (files added, removed, changed in kind, size, mode, "
+                "link target or contents). Exit 0 when they hold the same, 1 when they differ.")
+    d.add_argument("a", metavar="A", help="an image file, or DISK:PART")
+    d.add_argument("b", metavar="B", help="an image file, or DISK:PART")
+    d.add_argument("--json", action="store_true", help="{partitions: [...], files: [...]}")
+    d.add_argument("--sector-size", type=int, choices=(512, 4096), metavar="BYTES",
+                   help="the disks' sector size where their bytes do not tell (an MBR)")
+
+    i = command(sub, "inspect", cmd_inspect, "describe an image: a disk's partition table "
+                "(as sfdisk --dump / --json shows it), or a filesystem's structure, checksums "
+                "and entries")
+    i.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+    i.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(i)
+
+    ls = command(sub, "ls", cmd_ls, "list a directory of a filesystem image, or a disk's "
+                 "partitions with the filesystem found in each")
+    ls.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+    ls.add_argument("path", nargs="?", default="/", metavar="PATH")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    sector_size(ls)
+
+    cat = command(sub, "cat", cmd_cat, "write one file of an image to standard output")
+    cat.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+    cat.add_argument("path", metavar="PATH")
+    sector_size(cat)
+
+    ex = command(sub, "extract", cmd_extract, "extract a filesystem image into a directory",
+             "Extract every file of IMAGE under DEST. Names that would leave DEST are refused, "
+             "links are never followed, existing files are never overwritten.")
+    ex.add_argument("image", metavar="IMAGE", help=TARGET_HELP)
+    ex.add_argument("dest", metavar="DEST")
+    sector_size(ex)
