@@ -173,3 +173,15 @@ def test_a_missing_piece_is_a_bad_entry_not_a_short_output(tmp_path: Path) -> No
     finally:
         os.close(fd)
     assert cache.entry("c" * 64) is None
+
+
+def test_prune_removes_the_layouts_of_earlier_versions(tmp_path: Path) -> None:
+    cache = OutputCache(tmp_path / "cache")
+    old = tmp_path / "cache" / "v2" / "ab"
+    old.mkdir(parents=True)
+    (old / ("ab" * 32)).write_bytes(bytes(5000))
+    _, extents = _compose(tmp_path / "out", [("meta", 50), ("file", 5000)])
+    _store(cache, tmp_path / "out", "d" * 64, extents)
+    pruned = cache.prune(None, 30)
+    assert pruned.freed >= 5000 and not (tmp_path / "cache" / "v2").exists()
+    assert cache.entry("d" * 64) is not None            # the current layout is kept

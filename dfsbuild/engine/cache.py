@@ -41,6 +41,7 @@ from dfsbuild.engine.pieces import (
 from dfsbuild.fileio.sink import Extent
 
 LAYOUT_VERSION = "v3"
+OLD_LAYOUTS = ("v1", "v2")
 T = TypeVar("T")
 ORPHAN_AGE = 3600             # a piece no entry uses yet may belong to a store under way
 
@@ -286,7 +287,25 @@ class OutputCache:
                 with contextlib.suppress(OSError):
                     if now - d.stat(follow_symlinks=False).st_mtime > 86400:
                         os.unlink(d.path)
+        freed += self._remove_old_layouts()
         return Pruned(removed, freed)
+
+    def _remove_old_layouts(self) -> int:
+        """Entries of earlier cache layouts (``v1``, ``v2``: keyed by content digests no key
+        uses now); the bytes they took."""
+        import shutil
+
+        freed = 0
+        for old in OLD_LAYOUTS:
+            path = self.root / old
+            if not path.is_dir() or path.is_symlink():
+                continue
+            for dirpath, _dirs, files in os.walk(path):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        freed += os.lstat(os.path.join(dirpath, name)).st_size
+            shutil.rmtree(path, ignore_errors=True)
+        return freed
 
 
 def _read_rest(fd: int, rid: str) -> bytes:
