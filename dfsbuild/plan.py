@@ -145,7 +145,9 @@ class DiskPlan:
         return self.spec.options
 
     @property
-    def disk(self) -> DiskLayout:
+    def placed(self) -> DiskLayout:
+        """The disk placed: partitions numbered and at their LBAs, IDs derived, the bytes of
+        every table structure (made when first asked for)."""
         if self._disk is None:
             self._disk = self.place()
         return self._disk
@@ -164,7 +166,7 @@ class DiskPlan:
         data: dict[str, object] = {"table": self.table, "output": self.output, "key": self.key,
                                    "options": options_json(kind.disk_settings,
                                                            self.options)}
-        data.update(self.disk.to_json(kind.partition_settings))
+        data.update(self.placed.to_json(kind.partition_settings))
         return data
 
 

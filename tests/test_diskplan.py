@@ -34,8 +34,8 @@ def part(name: str, **keys: object) -> str:
 def test_placement_and_reasons(tmp_path: Path) -> None:
     lp = plan(tmp_path, '[disk]\ntable = "mbr"\nsize = "16MiB"\n' + part("a", image="small")
               + part("b", size="1MiB", start="4MiB") + part("c", size="rest", type="swap"))
-    assert lp.disk is not None and lp.disk.disk is not None
-    rows = [(p.number, p.start_lba, p.size_sectors, p.reason) for p in lp.disk.disk.partitions]
+    assert lp.disk is not None and lp.disk.placed is not None
+    rows = [(p.number, p.start_lba, p.size_sectors, p.reason) for p in lp.disk.placed.partitions]
     assert rows == [
         (1, 2048, 6, "aligned to 1MiB, first usable sector 1; fits image small (3000 bytes)"),
         (2, 8192, 2048, "start given; size given"),
@@ -45,8 +45,8 @@ def test_placement_and_reasons(tmp_path: Path) -> None:
 
 def test_auto_size_is_the_smallest_aligned_disk(tmp_path: Path) -> None:
     lp = plan(tmp_path, '[disk]\ntable = "gpt"\nalign = "64KiB"\n' + part("a", image="small"))
-    assert lp.disk is not None and lp.disk.disk is not None
-    d = lp.disk.disk
+    assert lp.disk is not None and lp.disk.placed is not None
+    d = lp.disk.placed
     # data at 128 (64 KiB), 6 sectors, then 33 sectors of backup GPT: 167 -> 256 sectors.
     assert (d.partitions[0].start_lba, d.total_sectors) == (128, 256)
 
@@ -113,8 +113,8 @@ def test_planning_errors_name_the_key_and_both_parties(tmp_path: Path, disk: str
 def test_lba48_lifts_the_32_bit_limit_for_primaries(tmp_path: Path) -> None:
     lp = plan(tmp_path, '[disk]\ntable = "mbr"\nsize = "3TiB"\nlba48 = true\n'
               + part("a", size="2TiB") + part("b", size="rest"))
-    assert lp.disk is not None and lp.disk.disk is not None
-    assert lp.disk.disk.partitions[1].start_lba + lp.disk.disk.partitions[1].size_sectors == \
+    assert lp.disk is not None and lp.disk.placed is not None
+    assert lp.disk.placed.partitions[1].start_lba + lp.disk.placed.partitions[1].size_sectors == \
         3 << 31
     with pytest.raises(CapacityError, match="logical partitions cannot use 48-bit"):
         plan(tmp_path, '[disk]\ntable = "mbr"\nsize = "3TiB"\nlba48 = true\n'

@@ -37,8 +37,8 @@ def disk_bytes(tmp_path: Path, kind: str) -> bytearray:
     layout = tmp_path / f"{kind}.toml"
     layout.write_text("schema = 1\n" + LAYOUTS[kind])
     plan = plan_project([str(layout)], Settings.from_env(str(tmp_path / "b")))[0]
-    assert plan.disk is not None and plan.disk.disk is not None
-    d = plan.disk.disk
+    assert plan.disk is not None and plan.disk.placed is not None
+    d = plan.disk.placed
     image = bytearray(d.size_bytes)
     for lba, data in d.structures:
         image[lba * d.sector_size:lba * d.sector_size + len(data)] = data

@@ -173,8 +173,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         kinds = ", ".join(f"{n} ({s.type})" for n, s in layout.images.items()) or "no images"
         disk = ""
-        if lp.disk is not None and lp.disk.disk.partitions:
-            disk = f"; {lp.disk.table} disk with {len(lp.disk.disk.partitions)} partitions"
+        if lp.disk is not None and lp.disk.placed.partitions:
+            disk = f"; {lp.disk.table} disk with {len(lp.disk.placed.partitions)} partitions"
         lines.append(f"{layout.path}: ok: {kinds}{disk}")
     if args.json:
         print_json([*(e.to_json() for e in found), *warnings])
@@ -192,7 +192,7 @@ def _too_large(lp: LayoutPlan) -> LayoutError | None:
 
     sizes = [(f"image.{name}", p.output, p.size_bytes) for name, p in lp.images.items()]
     if lp.disk is not None:
-        sizes.append(("disk", lp.disk.output, lp.disk.disk.size_bytes))
+        sizes.append(("disk", lp.disk.output, lp.disk.placed.size_bytes))
     for key, output, size in sizes:
         if not file_fits(os.path.dirname(output), size):
             return LayoutError(lp.layout.path, key, f"{size} bytes is more than a file can "

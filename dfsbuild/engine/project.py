@@ -106,7 +106,7 @@ def prepare(outputs: Sequence[ImagePlan | DiskPlan],
             if isinstance(p, ImagePlan):
                 p.planned  # noqa: B018
             else:
-                p.disk  # noqa: B018
+                p.placed  # noqa: B018
         except DfsbuildError as exc:
             if broken is None:
                 raise _of_layout(p.layout_file, exc) from None
