@@ -18,18 +18,18 @@ class DfsbuildError(Exception):
 class LayoutError(DfsbuildError):
     """A layout is wrong: names the file, the dotted key path, the value and the rule."""
 
-    def __init__(self, file: str, key: str, message: str, hint: str | None = None,
+    def __init__(self, file: str, where: str, message: str, hint: str | None = None,
                  value: object = None, note: str = "") -> None:
         self.file = file
-        self.key = key
+        self.where = where            # the dotted key in the layout ("" for the whole file)
         self.message = message
         self.value = value            # the offending value where one is known (for --json)
-        where = f"{file}: {key}{note}: " if key else f"{file}: "
-        super().__init__(where + message, hint)
+        at = f"{file}: {where}{note}: " if where else f"{file}: "
+        super().__init__(at + message, hint)
 
     def to_json(self) -> dict[str, object]:
         value = self.value if isinstance(self.value, str | int | float | bool) else None
-        return {"severity": "error", "file": self.file, "key": self.key, "value": value,
+        return {"severity": "error", "file": self.file, "key": self.where, "value": value,
                 "rule": self.message, "hint": self.hint}
 
 

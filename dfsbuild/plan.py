@@ -22,7 +22,7 @@ from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
 from dfsbuild.keys import content_key, key_material
 from dfsbuild.tables import TABLE_KINDS
-from dfsbuild.tables.base import DiskJob, DiskLayout
+from dfsbuild.tables.base import DiskJob, PlacedDisk
 from dfsbuild.tables.place import place_regions
 from dfsbuild.trees.fstree import FsNode, TreeBuilder
 from dfsbuild.trees.inputs import Input
@@ -131,10 +131,10 @@ class DiskPlan:
     output: str
     key: str
     images: tuple[str, ...]        # the images it holds
-    place: Callable[[], DiskLayout]
+    place: Callable[[], PlacedDisk]
     material: dict[str, object] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
-    _disk: DiskLayout | None = None
+    _disk: PlacedDisk | None = None
 
     @property
     def table(self) -> str:
@@ -145,7 +145,7 @@ class DiskPlan:
         return self.spec.options
 
     @property
-    def placed(self) -> DiskLayout:
+    def placed(self) -> PlacedDisk:
         """The disk placed: partitions numbered and at their LBAs, IDs derived, the bytes of
         every table structure (made when first asked for)."""
         if self._disk is None:
@@ -366,7 +366,7 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
     nested = {name: images[name].key for name in held}
     material = key_material(f"disk-{spec.table}", kind.revision, options, rows, nested)
 
-    def place() -> DiskLayout:
+    def place() -> PlacedDisk:
         sizes = {name: images[name].size_bytes for name in held}
         job = DiskJob(layout.path, sizes, build_time(), _read_input)
         disk = kind.plan(spec, job)
@@ -391,7 +391,7 @@ def _check_tree_outside_build(layout: Layout, spec: ImageSpec, build_root: str) 
     for i in range(len(parts)):
         if matches(spec.contents.exclude, parts[i], "/".join(parts[:i + 1])):
             return
-    raise LayoutError(layout.path, f"{spec.key}.tree", f"the tree {tree!r} contains the build "
+    raise LayoutError(layout.path, f"{spec.where}.tree", f"the tree {tree!r} contains the build "
                       f"directory {build_root!r}: each build would take in the last one's "
                       "outputs", hint=f"add \"/{rel}\" to exclude, or build elsewhere "
                       "(--build-dir)")
@@ -406,7 +406,7 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
         try:
             builder.add_scan(scan(contents.tree, contents.exclude, limit))
         except FileTooLarge as exc:
-            raise CapacityError(layout.path, f"{spec.key}.tree", f"{exc} ({spec.type}); "
+            raise CapacityError(layout.path, f"{spec.where}.tree", f"{exc} ({spec.type}); "
                                 "refused before reading it") from None
     try:
         for empty in contents.dirs:
@@ -423,7 +423,7 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
             try:
                 entry = describe(f.file, limit)
             except FileTooLarge as exc:
-                raise CapacityError(layout.path, f"{f.key}.file", f"{exc} ({spec.type}); "
+                raise CapacityError(layout.path, f"{f.where}.file", f"{exc} ({spec.type}); "
                                     "refused before reading it") from None
             mode = entry.mode if f.mode is None else f.mode
             builder.put(FsNode(leaf, f.dest, "file", mode, entry.size_bytes, source=f.file,
@@ -432,5 +432,5 @@ def _assemble(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describe
             builder.put(FsNode(d.dest.rsplit("/", 1)[-1], d.dest, d.kind, d.mode,
                                major=d.major, minor=d.minor))
     except ValueError as exc:
-        raise LayoutError(layout.path, spec.key, str(exc)) from None
+        raise LayoutError(layout.path, spec.where, str(exc)) from None
     return builder.finish()

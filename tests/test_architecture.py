@@ -200,8 +200,8 @@ def test_every_type_and_kind_is_one_registry_entry() -> None:
     for name, t in IMAGE_TYPES.items():
         assert t.name == name and t.revision >= 1 and t.help
         for s in t.settings:
-            assert s.help, f"{name}.{s.key} has no help"
+            assert s.help, f"{name}.{s.name} has no help"
     for name, k in TABLE_KINDS.items():
         assert k.name == name and k.revision >= 1 and k.help
         for s in (*k.disk_settings, *k.partition_settings):
-            assert s.help, f"{name}.{s.key} has no help"
+            assert s.help, f"{name}.{s.name} has no help"

@@ -106,7 +106,7 @@ def test_planning_errors_name_the_key_and_both_parties(tmp_path: Path, disk: str
                                                        words: str) -> None:
     with pytest.raises(LayoutError) as info:
         plan(tmp_path, disk)
-    assert info.value.key == key
+    assert info.value.where == key
     assert words in info.value.message
 
 

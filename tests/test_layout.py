@@ -106,7 +106,7 @@ def test_mistakes_name_the_file_the_key_and_the_value(
         load_layout(path)
     err = info.value
     assert err.file == path
-    assert err.key == key
+    assert err.where == key
     assert words in err.message
     assert str(err).startswith(f"{path}: {key}: ")
 

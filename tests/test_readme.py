@@ -21,12 +21,12 @@ def test_every_setting_appears_in_the_table() -> None:
     table = key_table()
     for t in IMAGE_TYPES.values():
         for s in image_settings(t):
-            assert f"`image.NAME.{s.key}`" in table
+            assert f"`image.NAME.{s.name}`" in table
     for k in TABLE_KINDS.values():
         for s in k.disk_settings:
-            assert f"`disk.{s.key}`" in table
+            assert f"`disk.{s.name}`" in table
         for s in k.partition_settings:
-            assert f"`disk.partition[N].{s.key}`" in table
+            assert f"`disk.partition[N].{s.name}`" in table
 
 
 def test_the_readme_environment_table_is_the_one_table() -> None:

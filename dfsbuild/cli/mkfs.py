@@ -29,7 +29,7 @@ def _value(s: Setting, text: str) -> object:
 def _parser_of(s: Setting) -> Any:
     def parse(text: str) -> object:
         try:
-            return s.parse(_value(s, text), Context(CLI_FILE, os.getcwd(), key=s.key))
+            return s.parse(_value(s, text), Context(CLI_FILE, os.getcwd(), where=s.name))
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
@@ -61,7 +61,7 @@ def add_mkfs(sub: Any) -> None:
         for s in t.settings:
             if s.kind in ("table", "path"):
                 continue
-            flags = [f"--{s.key}", *t.short_flags.get(s.key, ())]
+            flags = [f"--{s.name}", *t.short_flags.get(s.name, ())]
             p.add_argument(*flags, dest=f"set_{s.attr}", type=_parser_of(s),
                            metavar=s.kind.upper(), help=s.help)
 

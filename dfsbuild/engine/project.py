@@ -87,7 +87,7 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
 def report_warnings(layouts: Sequence[Layout], settings: Settings, quiet: bool) -> None:
     """Print each layout's warnings (not when ``quiet``: a JSON report lists them); with
     ``strict``, they are errors."""
-    found = [LayoutError(w.file, w.key, w.message + " (an error with --strict)", hint=w.hint)
+    found = [LayoutError(w.file, w.where, w.message + " (an error with --strict)", hint=w.hint)
              for layout in layouts for w in layout.warnings] if settings.strict else []
     LayoutErrors.raise_if(found)
     for layout in layouts:

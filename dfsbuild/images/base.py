@@ -37,7 +37,7 @@ class ImageJob:
 
     @property
     def where(self) -> tuple[str, str]:
-        return self.file, self.spec.key
+        return self.file, self.spec.where
 
 
 @dataclass(slots=True)

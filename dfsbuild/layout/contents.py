@@ -46,18 +46,18 @@ def p_patterns(value: object, ctx: Context) -> tuple[str, ...]:
     out = []
     for i, pattern in enumerate(value):
         if not isinstance(pattern, str):
-            raise LayoutError(ctx.file, f"{ctx.key}[{i}]", "expected a pattern string, found "
+            raise LayoutError(ctx.file, f"{ctx.where}[{i}]", "expected a pattern string, found "
                               f"{describe(pattern)}")
         try:
             check_pattern(pattern)
         except PatternError as exc:
-            raise LayoutError(ctx.file, f"{ctx.key}[{i}]", str(exc)) from None
+            raise LayoutError(ctx.file, f"{ctx.where}[{i}]", str(exc)) from None
         out.append(pattern)
     return tuple(out)
 
 
 def p_files(value: object, ctx: Context) -> tuple[FileSpec, ...]:
-    table = Table(value, ctx.file, ctx.key)
+    table = Table(value, ctx.file, ctx.where)
     specs = []
     for dest, entry in table.tables():
         path = _dest(table, dest)
@@ -71,7 +71,7 @@ def p_files(value: object, ctx: Context) -> tuple[FileSpec, ...]:
             raise entry.error("", "give exactly one of 'file' (a host file), 'image' (an "
                               "image of this layout) or 'builtin' (a tool dfsbuild ships: "
                               + ", ".join(sorted(builtins())) + ")")
-        specs.append(FileSpec(path, entry.key, file=host or builtin, image=image, mode=mode,
+        specs.append(FileSpec(path, entry.where, file=host or builtin, image=image, mode=mode,
                               reserve=reserve))
     return tuple(specs)
 
@@ -96,7 +96,7 @@ def p_builtin(value: object) -> str:
 
 
 def p_devices(value: object, ctx: Context) -> tuple[DeviceSpec, ...]:
-    table = Table(value, ctx.file, ctx.key)
+    table = Table(value, ctx.file, ctx.where)
     specs = []
     for dest, entry in table.tables():
         path = _dest(table, dest)
@@ -116,7 +116,7 @@ def p_devices(value: object, ctx: Context) -> tuple[DeviceSpec, ...]:
                     raise entry.error(key, f"{number} is outside 0..65535")
         elif entry.has("major") or entry.has("minor"):
             raise entry.error("", f"a {kind} has no device numbers")
-        specs.append(DeviceSpec(path, entry.key, kind, major, minor, mode))
+        specs.append(DeviceSpec(path, entry.where, kind, major, minor, mode))
     return tuple(specs)
 
 

@@ -169,7 +169,7 @@ def _owners(kinds: Mapping[str, Sequence[Setting]], word: str, this: str) -> dic
     owners: dict[str, list[str]] = {}
     for kind, settings in kinds.items():
         for s in settings:
-            owners.setdefault(s.key, []).append(kind)
+            owners.setdefault(s.name, []).append(kind)
     return {key: " or ".join(f'{word} = "{k}"' for k in ks) + f', not "{this}"'
             for key, ks in owners.items() if this not in ks}
 
@@ -180,7 +180,7 @@ def image_settings(t: ImageType) -> tuple[Setting, ...]:
 
 
 def _load_image(table: Table, ctx: Context) -> ImageSpec:
-    table.refuse_unknown(["type", "output", *(s.key for t in IMAGE_TYPES.values()
+    table.refuse_unknown(["type", "output", *(s.name for t in IMAGE_TYPES.values()
                                                for s in image_settings(t))])
     kind = table.get("type", str, required=True)
     t = IMAGE_TYPES.get(kind)
@@ -196,14 +196,14 @@ def _load_image(table: Table, ctx: Context) -> ImageSpec:
         if f.reserve is not None and not t.file_reserve:
             takers = " or ".join(f'type = "{k}"' for k, v in IMAGE_TYPES.items()
                                  if v.file_reserve)
-            raise LayoutError(ctx.file, f"{f.key}.reserve", f"applies to {takers}, not "
+            raise LayoutError(ctx.file, f"{f.where}.reserve", f"applies to {takers}, not "
                               f"\"{kind}\"")
-    return ImageSpec(ctx.name, kind, table.key, output, options, contents)
+    return ImageSpec(ctx.name, kind, table.where, output, options, contents)
 
 
 def _load_disk(table: Table, ctx: Context, found: list[LayoutError]) -> DiskSpec:
     table.refuse_unknown(["table", "output", "partition", "region", "image",
-                          *(s.key for k in TABLE_KINDS.values() for s in k.disk_settings)])
+                          *(s.name for k in TABLE_KINDS.values() for s in k.disk_settings)])
     name = table.get("table", str, required=True)
     kind = TABLE_KINDS.get(name)
     if kind is None:
@@ -234,7 +234,7 @@ def _load_partitions(disk: Table, kind: TableKind, name: str, ctx: Context,
     names: dict[str, str] = {}
     others = {k: v.partition_settings for k, v in TABLE_KINDS.items()}
     every = ["name", "image", "start", "size",
-             *(s.key for k in TABLE_KINDS.values() for s in k.partition_settings)]
+             *(s.name for k in TABLE_KINDS.values() for s in k.partition_settings)]
     for i, item in enumerate(raw):
         try:
             t = Table(item, disk.file, f"disk.partition[{i}]")
@@ -272,7 +272,7 @@ def _load_regions(disk: Table, kind: TableKind, name: str, ctx: Context,
                          "regions go on partitioned disks")
     if not isinstance(raw, list):
         raise disk.error("region", "expected an array of tables: [[disk.region]]")
-    names = {p.name: p.key for p in parts}
+    names = {p.name: p.where for p in parts}
     regions = []
     for i, item in enumerate(raw):
         t = Table(item, disk.file, f"disk.region[{i}]")
@@ -282,9 +282,9 @@ def _load_regions(disk: Table, kind: TableKind, name: str, ctx: Context,
             raise t.error("name", "a region needs a non-empty name")
         if rname in names:
             raise t.error("name", f"{rname!r} is also the name of {names[rname]}")
-        names[rname] = t.key
+        names[rname] = t.where
         t.done()
-        regions.append(RegionSpec(i, t.key, rname, values["image"], values["start"],
+        regions.append(RegionSpec(i, t.where, rname, values["image"], values["start"],
                                   values["size"]))
     return tuple(regions)
 

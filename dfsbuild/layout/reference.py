@@ -22,7 +22,7 @@ def _rows(prefix: str, owners: Iterable[tuple[str, Iterable[Setting]]]) -> list[
     for owner, settings in owners:
         for s in settings:
             text = (s.help + (" (required)" if s.required else "")).replace("|", "\\|")
-            ident = (s.key, text)
+            ident = (s.name, text)
             if ident not in where:
                 order.append(ident)
                 where[ident] = []

@@ -39,7 +39,7 @@ def _value(s: Setting) -> dict[str, Any]:
     value = dict(_KINDS.get(s.kind, {}))
     if s.kind == "string" and isinstance(s.default, int) and not isinstance(s.default, bool):
         value["type"] = ["integer", "string"]           # an MBR type byte, or its name
-    if s.key == "mode":
+    if s.name == "mode":
         value["type"] = ["integer", "string"]
     value["description"] = s.help
     default = s.default
@@ -52,7 +52,7 @@ def _properties(groups: Iterable[Iterable[Setting]]) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for settings in groups:
         for s in settings:
-            props.setdefault(s.key, _value(s))
+            props.setdefault(s.name, _value(s))
     return props
 
 
@@ -61,12 +61,12 @@ def _by(field: str, owners: Sequence[tuple[str, Sequence[Setting]]],
     """``if field == NAME then only these keys``, for each type or kind."""
     return [{"if": {"properties": {field: {"const": name}}, "required": [field]},
              "then": {"propertyNames": {"enum": sorted({*common,
-                                                       *(s.key for s in settings)})}}}
+                                                       *(s.name for s in settings)})}}}
             for name, settings in owners]
 
 
 def _required(settings: Iterable[Setting]) -> list[str]:
-    return [s.key for s in settings if s.required]
+    return [s.name for s in settings if s.required]
 
 
 def layout_schema() -> dict[str, Any]:

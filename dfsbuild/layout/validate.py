@@ -36,29 +36,29 @@ def validate_layout(layout: Layout) -> None:
     for image in images.values():
         file = image.origin or layout.path
         if image.output in outputs:
-            raise LayoutError(file, f"{image.key}.output",
+            raise LayoutError(file, f"{image.where}.output",
                               f"{image.output!r} is also the output of {outputs[image.output]}")
-        outputs[image.output] = image.key
+        outputs[image.output] = image.where
         contents = image.contents
         if contents.tree is not None and not os.path.isdir(contents.tree):
-            raise LayoutError(file, f"{image.key}.tree",
+            raise LayoutError(file, f"{image.where}.tree",
                               f"{contents.tree!r} is not a directory", hint="paths are relative "
                               "to the layout file")
         dests: dict[str, str] = {}
         specs: list[FileSpec | DeviceSpec] = [*contents.files, *contents.devices]
         for spec in specs:
             if spec.dest in dests:
-                raise LayoutError(file, spec.key, f"{spec.dest!r} is also declared by "
+                raise LayoutError(file, spec.where, f"{spec.dest!r} is also declared by "
                                   f"{dests[spec.dest]}")
-            dests[spec.dest] = spec.key
+            dests[spec.dest] = spec.where
         for f in contents.files:
             if f.image is not None and f.image not in images:
-                raise LayoutError(file, f"{f.key}.image", f"no image named {f.image!r} in this "
+                raise LayoutError(file, f"{f.where}.image", f"no image named {f.image!r} in this "
                                   "layout", hint=_known(images))
             if f.file is not None:
-                _file(file, f"{f.key}.file", f.file)
+                _file(file, f"{f.where}.file", f.file)
         for key, path in IMAGE_TYPES[image.type].host_files(image.options):
-            _file(file, f"{image.key}.{key}", path)
+            _file(file, f"{image.where}.{key}", path)
     file = layout.path
     _check_cycles(layout)
     disk = layout.disk
@@ -75,8 +75,8 @@ def validate_layout(layout: Layout) -> None:
     used: dict[str, str] = {}
     parts = disk.partitions
     # Each image fills at most one region or partition.
-    holders = [(r.key, r.image) for r in disk.regions] + \
-        [(p.key, p.image) for p in parts if p.image is not None]
+    holders = [(r.where, r.image) for r in disk.regions] + \
+        [(p.where, p.image) for p in parts if p.image is not None]
     for key, held in holders:
         if held not in images:
             raise LayoutError(file, f"{key}.image", f"no image named {held!r} in this "
@@ -87,7 +87,7 @@ def validate_layout(layout: Layout) -> None:
         used[held] = key
     for p in parts:
         if p.rest and p is not parts[-1]:
-            raise LayoutError(file, f"{p.key}.size", "\"rest\" is only for the last "
+            raise LayoutError(file, f"{p.where}.size", "\"rest\" is only for the last "
                               "partition")
     for name in kind.images(disk):
         if name not in images:

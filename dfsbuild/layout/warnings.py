@@ -24,16 +24,16 @@ class LayoutWarning:
     """A valid but surprising setting: file, key, what happens, and a hint."""
 
     file: str
-    key: str             # dotted key, or "line N" where only the text tells
+    where: str           # dotted key, or "line N" where only the text tells
     message: str
     hint: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.file}: {self.key}: {self.message}"
+        text = f"{self.file}: {self.where}: {self.message}"
         return text + (f" ({self.hint})" if self.hint else "")
 
     def to_json(self) -> dict[str, object]:
-        return {"severity": "warning", "file": self.file, "key": self.key, "value": None,
+        return {"severity": "warning", "file": self.file, "key": self.where, "value": None,
                 "rule": self.message, "hint": self.hint}
 
 
@@ -61,7 +61,7 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
     for name, spec in layout.images.items():
         # An included file serves several layouts: each may use some of its images.
         if name not in used and spec.origin is None:
-            found.append(LayoutWarning(file, spec.key, f"image {name!r} is in no partition, "
+            found.append(LayoutWarning(file, spec.where, f"image {name!r} is in no partition, "
                                        "region or other image of this layout's disk; it is "
                                        "built as an output of its own"))
     for p in disk.partitions:
@@ -71,7 +71,7 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
         family = IMAGE_TYPES[layout.images[p.image].type].family
         if expected and family is not None and family not in expected:
             found.append(LayoutWarning(
-                file, f"{p.key}.type", f"{p.label} is typed for {' or '.join(expected)}, but "
+                file, f"{p.where}.type", f"{p.label} is typed for {' or '.join(expected)}, but "
                 f"its image {p.image!r} is {family}", hint="set the partition's type to what "
                 "the image is, or the image's type to what the partition says"))
     return found

@@ -1,6 +1,6 @@
 """What a partition-table kind is: its settings, its plan (every sector decided, every
 structure's bytes made), its detection and its reader; and the two models they share: the
-planned disk (DiskLayout) and the disk as read (DiskTable)."""
+planned disk (PlacedDisk) and the disk as read (DiskTable)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ class PlacedRegion:
 
 
 @dataclass(slots=True)
-class DiskLayout:
+class PlacedDisk:
     """A planned disk: every partition's sectors and every table structure's bytes."""
 
     table: str
@@ -227,7 +227,7 @@ class TableKind:
         return (*(r.image for r in spec.regions),
                 *(p.image for p in spec.partitions if p.image is not None))
 
-    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+    def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         raise NotImplementedError
 
     def detect(self, src: ByteSource) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dfsbuild.tables.base import DiskJob, DiskLayout, TableKind
+from dfsbuild.tables.base import DiskJob, PlacedDisk, TableKind
 from dfsbuild.vocab.model import DiskSpec
 from dfsbuild.vocab.settings import Setting, p_str
 
@@ -31,10 +31,10 @@ class NoneKind(TableKind):
         opts: NoneOptions = spec.options
         return (opts.image,)
 
-    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+    def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         opts: NoneOptions = spec.options
         size = job.sizes[opts.image]
-        layout = DiskLayout(self.name, 1, size, 0, size - 1, [])
+        layout = PlacedDisk(self.name, 1, size, 0, size - 1, [])
         layout.whole_image = opts.image
         layout.facts["image"] = opts.image
         return layout

@@ -18,7 +18,7 @@ from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.tables.base import (
     MAX_FILE_BYTES,
     DiskJob,
-    DiskLayout,
+    PlacedDisk,
     PlacedPartition,
     PlacedRegion,
 )
@@ -182,12 +182,12 @@ def place(spec: DiskSpec, job: DiskJob, frame: Frame) -> tuple[list[PlacedPartit
         image_bytes = job.sizes.get(p.image, 0) if p.image else 0
         if p.rest:
             if total is None:
-                raise LayoutError(file, f"{p.key}.size", "\"rest\" needs a disk size (size "
+                raise LayoutError(file, f"{p.where}.size", "\"rest\" needs a disk size (size "
                                   "is \"auto\")")
             size = frame.last_usable(total) + 1 - start
             size_note = "rest of the disk"
             if size <= 0:
-                raise CapacityError(file, f"{p.key}.size", f"no room left for {p.label}: it "
+                raise CapacityError(file, f"{p.where}.size", f"no room left for {p.label}: it "
                                     f"would start at sector {start}, the last usable is "
                                     f"{frame.last_usable(total)}")
         elif p.size_bytes is not None:
@@ -197,7 +197,7 @@ def place(spec: DiskSpec, job: DiskJob, frame: Frame) -> tuple[list[PlacedPartit
             size = max(1, -(-image_bytes // ss))
             size_note = f"fits image {p.image} ({image_bytes} bytes)"
         if image_bytes > size * ss:
-            raise CapacityError(file, f"{p.key}.size", f"image {p.image!r} needs {image_bytes} "
+            raise CapacityError(file, f"{p.where}.size", f"image {p.image!r} needs {image_bytes} "
                                 f"bytes; the partition holds {size * ss} ({size} sectors)")
         placed.append(PlacedPartition(0, p.name, p.image, start, size, f"{where}; {size_note}",
                                       p, header_lba, image_bytes))
@@ -212,7 +212,7 @@ def place(spec: DiskSpec, job: DiskJob, frame: Frame) -> tuple[list[PlacedPartit
     last = frame.last_usable(total)
     for pp in placed:
         if pp.last_lba > last:
-            raise CapacityError(file, pp.spec.key, f"partition {pp.name!r} ends at sector "
+            raise CapacityError(file, pp.spec.where, f"partition {pp.name!r} ends at sector "
                                 f"{pp.last_lba}, past the last usable sector {last} of a "
                                 f"{total}-sector disk")
     return placed, total
@@ -223,10 +223,10 @@ def _overlap(file: str, p: PartitionSpec, start: int, placed: list[PlacedPartiti
     for q in placed:
         low = q.header_lba if q.header_lba is not None else q.start_lba
         if low <= start <= q.last_lba or start < low:
-            raise LayoutError(file, f"{p.key}.start", f"partition {p.name!r} would start at "
+            raise LayoutError(file, f"{p.where}.start", f"partition {p.name!r} would start at "
                               f"sector {start}, inside partition {q.name!r} (sectors {low}.."
                               f"{q.last_lba})", hint="partitions are placed in layout order")
-    raise LayoutError(file, f"{p.key}.start", f"partition {p.name!r} would start at sector "
+    raise LayoutError(file, f"{p.where}.start", f"partition {p.name!r} would start at sector "
                       f"{start}, before the first usable sector {first}")
 
 
@@ -234,7 +234,7 @@ def _room(r: RegionSpec, job: DiskJob) -> int:
     return r.size_bytes if r.size_bytes is not None else job.sizes.get(r.image, 0)
 
 
-def place_regions(spec: DiskSpec, job: DiskJob, disk: DiskLayout) -> None:
+def place_regions(spec: DiskSpec, job: DiskJob, disk: PlacedDisk) -> None:
     """Put every ``[[disk.region]]`` into the planned disk, after checking that it overlaps
     none of the table's own sectors, no partition (nor its EBR) and no other region."""
     ss = disk.sector_size
@@ -249,29 +249,29 @@ def place_regions(spec: DiskSpec, job: DiskJob, disk: DiskLayout) -> None:
         image_bytes = job.sizes.get(r.image, 0)
         size = _room(r, job)
         if image_bytes > size:
-            raise CapacityError(job.file, f"{r.key}.size", f"image {r.image!r} needs "
+            raise CapacityError(job.file, f"{r.where}.size", f"image {r.image!r} needs "
                                 f"{image_bytes} bytes; the region holds {size}")
         end = r.start_bytes + size
         if end > disk.size_bytes:
-            raise CapacityError(job.file, f"{r.key}.start", f"region {r.name!r} (bytes "
+            raise CapacityError(job.file, f"{r.where}.start", f"region {r.name!r} (bytes "
                                 f"{r.start_bytes}..{end - 1}) passes the end of the "
                                 f"{disk.size_bytes}-byte disk")
         for low, high, what in taken:
             if r.start_bytes < high and low < end:
-                raise LayoutError(job.file, f"{r.key}.start", f"region {r.name!r} (bytes "
+                raise LayoutError(job.file, f"{r.where}.start", f"region {r.name!r} (bytes "
                                   f"{r.start_bytes}..{end - 1}) overlaps {what} (bytes "
                                   f"{low}..{high - 1})", hint=_overlap_hint(disk, what))
         taken.append((r.start_bytes, end, f"region {r.name!r}"))
         disk.regions.append(PlacedRegion(r.name, r.image, r.start_bytes, size, image_bytes, r))
 
 
-def _structure_name(disk: DiskLayout, lba: int) -> str:
+def _structure_name(disk: PlacedDisk, lba: int) -> str:
     if lba == 0:
         return "the MBR (sector 0)"
     return f"the {disk.table} table's sectors at LBA {lba}"
 
 
-def _overlap_hint(disk: DiskLayout, what: str) -> str | None:
+def _overlap_hint(disk: PlacedDisk, what: str) -> str | None:
     if disk.table == "gpt" and "table's" in what:
         return ("move the GPT entry array out of the way with disk.gpt-entries-lba (e.g. "
                 "2048), or shorten it with disk.gpt-entries")

@@ -17,7 +17,7 @@ class FileSpec:
     """``files."DEST" = {...}``: one file added to a filesystem image."""
 
     dest: str                 # path inside the image, "/"-separated, no leading slash
-    key: str                  # dotted key path, for messages
+    where: str                # its dotted key in the layout, for messages
     file: str | None = None   # host path (absolute) of the content
     image: str | None = None  # name of a nested image whose output is the content
     mode: int | None = None   # permission bits; None: the host file's, or 0644 for images
@@ -29,7 +29,7 @@ class DeviceSpec:
     """``devices."DEST" = {...}``: a special file declared without needing root."""
 
     dest: str
-    key: str
+    where: str
     kind: str                 # char | block | fifo | socket
     major: int = 0
     minor: int = 0
@@ -53,7 +53,7 @@ class ImageSpec:
 
     name: str
     type: str                  # a key of images.IMAGE_TYPES
-    key: str                   # "image.NAME"
+    where: str                 # "image.NAME"
     output: str                # relative to the layout's build directory
     options: Any               # the type's frozen options record
     contents: Contents = field(default_factory=Contents)
@@ -69,7 +69,7 @@ class PartitionSpec:
     """``[[disk.partition]]``: one partition, filled by an image or left empty."""
 
     index: int
-    key: str                        # "disk.partition[N]"
+    where: str                      # "disk.partition[N]"
     name: str
     image: str | None = None
     start_bytes: int | None = None  # None: after the previous partition, aligned
@@ -80,7 +80,7 @@ class PartitionSpec:
     @property
     def label(self) -> str:
         """How messages name it: ``disk.partition[2] (rootfs)``."""
-        return f"{self.key} ({self.name})"
+        return f"{self.where} ({self.name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class RegionSpec:
     (a boot loader blob)."""
 
     index: int
-    key: str                        # "disk.region[N]"
+    where: str                      # "disk.region[N]"
     name: str
     image: str
     start_bytes: int
@@ -97,7 +97,7 @@ class RegionSpec:
 
     @property
     def label(self) -> str:
-        return f"{self.key} ({self.name})"
+        return f"{self.where} ({self.name})"
 
 
 @dataclass(frozen=True, slots=True)

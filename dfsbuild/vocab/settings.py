@@ -26,7 +26,7 @@ class Context:
     base: str                   # the layout's directory: host paths are relative to it
     name: str = ""              # the image or layout name (defaults derived from it)
     sector_size: int = 512      # sizes written as "2048s"
-    key: str = ""               # dotted path of the value being parsed (nested tables)
+    where: str = ""             # dotted key of the value being parsed (nested tables)
 
 
 Parser = Callable[[object, Context], Any]
@@ -37,7 +37,7 @@ NO_DEFAULT: Any = object()
 class Setting:
     """One layout key."""
 
-    key: str                     # kebab-case TOML key
+    name: str                    # the TOML key, kebab-case
     parse: Parser                # value -> typed value; ValueError names the rule
     default: Any = None          # a value, or a callable of the Context
     help: str = ""
@@ -47,7 +47,7 @@ class Setting:
 
     @property
     def attr(self) -> str:
-        return self.key.replace("-", "_")
+        return self.name.replace("-", "_")
 
     def default_for(self, ctx: Context) -> Any:
         return self.default(ctx) if callable(self.default) else self.default
@@ -57,16 +57,16 @@ def read_settings(table: Table, settings: Sequence[Setting], ctx: Context) -> di
     """Every setting's value (parsed, or its default), by attribute name."""
     values: dict[str, Any] = {}
     for s in settings:
-        if not table.has(s.key):
+        if not table.has(s.name):
             if s.required:
-                raise table.error(s.key, "is required")
+                raise table.error(s.name, "is required")
             values[s.attr] = s.default_for(ctx)
             continue
-        raw = table.raw(s.key)
+        raw = table.raw(s.name)
         try:
-            values[s.attr] = s.parse(raw, replace(ctx, key=table.path(s.key)))
+            values[s.attr] = s.parse(raw, replace(ctx, where=table.path(s.name)))
         except ValueError as exc:
-            raise table.error(s.key, str(exc)) from None
+            raise table.error(s.name, str(exc)) from None
     return values
 
 
@@ -78,12 +78,12 @@ def build_options(cls: type[Any], settings: Sequence[Setting], values: Mapping[s
 
 def options_material(settings: Iterable[Setting], options: object) -> dict[str, object]:
     """The cached settings of ``options`` as JSON values, by key: the cache-key material."""
-    return {s.key: jsonable(getattr(options, s.attr)) for s in settings if s.cached}
+    return {s.name: jsonable(getattr(options, s.attr)) for s in settings if s.cached}
 
 
 def options_json(settings: Iterable[Setting], options: object) -> dict[str, object]:
     """Every setting of ``options`` as JSON values, by key (``plan --json``)."""
-    return {s.key: jsonable(getattr(options, s.attr)) for s in settings}
+    return {s.name: jsonable(getattr(options, s.attr)) for s in settings}
 
 
 def jsonable(value: object) -> object:

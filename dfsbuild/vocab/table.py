@@ -22,18 +22,18 @@ def key_join(prefix: str, name: str) -> str:
 class Table:
     """A TOML table being read; every key must be consumed or it is reported as unknown."""
 
-    def __init__(self, data: object, file: str, key: str) -> None:
+    def __init__(self, data: object, file: str, where: str) -> None:
         if not isinstance(data, dict):
-            raise LayoutError(file, key, f"expected a table, found {describe(data)}")
+            raise LayoutError(file, where, f"expected a table, found {describe(data)}")
         self.data: dict[str, Any] = data
         self.file = file
-        self.key = key
+        self.where = where
         self._seen: set[str] = set()
         self.note = ""          # after the key in messages: a partition's name
 
     def path(self, name: str) -> str:
         """Dotted path of ``name`` in this table; the table's own path for ""."""
-        return key_join(self.key, name) if name else self.key
+        return key_join(self.where, name) if name else self.where
 
     def error(self, name: str, message: str, hint: str | None = None) -> LayoutError:
         return LayoutError(self.file, self.path(name), message, hint,

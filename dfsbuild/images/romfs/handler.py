@@ -77,12 +77,12 @@ class RomfsType(ImageType):
                 continue
             back = 0o755 if f.mode & 0o111 else 0o644
             if f.mode != back:
-                found.append((f"{f.key}.mode", f"mode {f.mode:04o} reads back as {back:04o}: "
+                found.append((f"{f.where}.mode", f"mode {f.mode:04o} reads back as {back:04o}: "
                               "romfs stores only whether a file is executable"))
         for d in spec.contents.devices:
             back = KERNEL_DEVICE_MODES[d.kind]
             if d.mode != back and d.mode != DEFAULT_DEVICE_MODE:
-                found.append((f"{d.key}.mode", f"mode {d.mode:04o} reads back as {back:04o}: "
+                found.append((f"{d.where}.mode", f"mode {d.mode:04o} reads back as {back:04o}: "
                               f"romfs stores no mode, and Linux shows a {d.kind} device "
                               f"as {back:04o}"))
         return found

@@ -8,7 +8,7 @@ from typing import Any
 
 from dfsbuild.errors import CapacityError, LayoutError
 from dfsbuild.fileio.source import ByteSource
-from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
+from dfsbuild.tables.base import DiskJob, DiskTable, PlacedDisk, TableKind
 from dfsbuild.tables.place import PARTITIONED_SETTINGS, Frame, PartitionedOptions, place
 from dfsbuild.vocab.model import DiskSpec
 from dfsbuild.vocab.settings import Context, Setting, p_bool, p_host_path, p_int_range
@@ -92,7 +92,7 @@ class EmbrKind(TableKind):
         opts: EmbrOptions = spec.options
         return (opts.boot_code,) if opts.boot_code is not None else ()
 
-    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+    def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         from dfsbuild.tables.embr import records as embr
 
         opts: EmbrOptions = spec.options
@@ -116,7 +116,7 @@ class EmbrKind(TableKind):
                               hint="fewer entries, or legacy-boot = false")
         frame = Frame(geo.last_lba + 1, lambda n: n - 1)
         placed, total = place(spec, job, frame)
-        layout = DiskLayout(self.name, ss, total, frame.first_usable, total - 1, placed)
+        layout = PlacedDisk(self.name, ss, total, frame.first_usable, total - 1, placed)
         created = max(0, job.created - embr.EPOCH_1980)
         entries = []
         for i, p in enumerate(placed):

@@ -11,7 +11,7 @@ from dfsbuild.errors import LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_uuid
 from dfsbuild.tables import parttypes
-from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
+from dfsbuild.tables.base import DiskJob, DiskTable, PlacedDisk, TableKind
 from dfsbuild.tables.gpt import records as gpt
 from dfsbuild.tables.place import (
     BOOT_CODE,
@@ -120,7 +120,7 @@ class GptKind(TableKind):
     def check(self, spec: DiskSpec, file: str) -> None:
         hybrid = [p for p in spec.partitions if p.options.hybrid]
         if len(hybrid) > 3:
-            raise LayoutError(file, f"{hybrid[3].key}.hybrid", "a hybrid MBR holds at most "
+            raise LayoutError(file, f"{hybrid[3].where}.hybrid", "a hybrid MBR holds at most "
                               "three partitions beside the 0xEE entry")
         opts: GptOptions = spec.options
         if len(spec.partitions) > opts.gpt_entries:
@@ -132,7 +132,7 @@ class GptKind(TableKind):
         opts: GptOptions = spec.options
         return (opts.boot_code,) if opts.boot_code is not None else ()
 
-    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+    def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         from dfsbuild.tables.mbr.records import MbrEntry
 
         opts: GptOptions = spec.options
@@ -142,7 +142,7 @@ class GptKind(TableKind):
         frame = Frame(gpt.first_usable(ss, opts.gpt_entries_lba, count),
                       lambda n: gpt.last_usable(n, ss, count), gpt.array_sectors(ss, count) + 1)
         placed, total = place(spec, job, frame)
-        layout = DiskLayout(self.name, ss, total, frame.first_usable,
+        layout = PlacedDisk(self.name, ss, total, frame.first_usable,
                             gpt.last_usable(total, ss, count), placed)
         guid = opts.guid or str(derive_uuid(opts.seed, "gpt-disk")).upper()
         layout.facts["guid"] = guid

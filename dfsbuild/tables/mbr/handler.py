@@ -11,7 +11,7 @@ from dfsbuild.errors import CapacityError, FormatError, LayoutError
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
 from dfsbuild.tables import parttypes
-from dfsbuild.tables.base import DiskJob, DiskLayout, DiskTable, TableKind
+from dfsbuild.tables.base import DiskJob, DiskTable, PlacedDisk, TableKind
 from dfsbuild.tables.place import (
     BOOT_CODE,
     PARTITIONED_SETTINGS,
@@ -97,7 +97,7 @@ class MbrKind(TableKind):
         parts = spec.partitions
         logical = [i for i, p in enumerate(parts) if p.options.logical]
         if logical and logical != list(range(logical[0], logical[-1] + 1)):
-            raise LayoutError(file, f"{parts[logical[0]].key}.logical", "logical partitions "
+            raise LayoutError(file, f"{parts[logical[0]].where}.logical", "logical partitions "
                               "must be listed one after another (they share one extended "
                               "partition)")
 
@@ -105,12 +105,12 @@ class MbrKind(TableKind):
         opts: MbrOptions = spec.options
         return (opts.boot_code,) if opts.boot_code is not None else ()
 
-    def plan(self, spec: DiskSpec, job: DiskJob) -> DiskLayout:
+    def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         opts: MbrOptions = spec.options
         code = mbr_boot_code(opts.boot_code, job)
         placed, total = place(spec, job, Frame(1, lambda n: n - 1,
                                                needs_header=lambda p: p.options.logical))
-        layout = DiskLayout(self.name, opts.sector_size, total, 1, total - 1, placed)
+        layout = PlacedDisk(self.name, opts.sector_size, total, 1, total - 1, placed)
         extended = _number(layout, spec, job.file)
         disk_id = opts.disk_id if opts.disk_id is not None else \
             derive_u32(opts.seed, "mbr-disk-id")
@@ -141,7 +141,7 @@ class MbrKind(TableKind):
             raise
 
 
-def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, int] | None:
+def _number(layout: PlacedDisk, spec: DiskSpec, file: str) -> tuple[int, int, int] | None:
     from dfsbuild.tables.mbr.records import MAX_U32, MAX_U48
 
     """Slots 1-4 for primaries and the extended partition, 5.. for logicals."""
@@ -176,7 +176,7 @@ def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, in
                 "dfsbuild only)"
             what = "logical partitions cannot use 48-bit entries" if opts.lba48 else \
                 "MBR entries address at most 2^32 - 1 sectors"
-            raise CapacityError(file, pp.spec.key, f"partition {pp.name!r} at sectors "
+            raise CapacityError(file, pp.spec.where, f"partition {pp.name!r} at sectors "
                                 f"{pp.start_lba}..{pp.last_lba}: {what}", hint=hint)
     if extended is not None and extended[1] + extended[2] > MAX_U32 + 1:
         raise CapacityError(file, "disk.partition", "the extended partition passes 2^32 "
@@ -184,7 +184,7 @@ def _number(layout: DiskLayout, spec: DiskSpec, file: str) -> tuple[int, int, in
     return extended
 
 
-def _structures(layout: DiskLayout, disk_id: int, extended: tuple[int, int, int] | None,
+def _structures(layout: PlacedDisk, disk_id: int, extended: tuple[int, int, int] | None,
                 lba48: bool, code: bytes = b"") -> list[tuple[int, bytes]]:
     from dfsbuild.tables.mbr.ebr import Logical, ebr_chain
     from dfsbuild.tables.mbr.records import MAX_U32, MbrEntry, pack_sector
