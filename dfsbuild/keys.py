@@ -31,3 +31,22 @@ def key_material(kind: str, revision: int, options: dict[str, object],
 def content_key(material: dict[str, object]) -> str:
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def placement_key(material: dict[str, object], sizes: dict[str, int]) -> str | None:
+    """The key of everything but the files' contents: ``material`` with each manifest row's
+    content (a file's content id, a nested image's key) replaced by its size, from ``sizes``,
+    and the nested keys left out. Two builds with the same placement key lay out the same
+    bytes around files' data of the same sizes at the same offsets (for the types whose
+    ``data_patch_from`` says so). None when a content's size is not known."""
+    rows: list[object] = []
+    manifest = material["manifest"]
+    assert isinstance(manifest, list)
+    for row in manifest:
+        if len(row) > 3 and row[3]:
+            size = sizes.get(row[3])
+            if size is None:
+                return None
+            row = [*row[:3], size, *row[4:]]
+        rows.append(row)
+    return content_key({**material, "manifest": rows, "nested": {}, "placement": 1})

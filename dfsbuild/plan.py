@@ -20,7 +20,7 @@ from dfsbuild.clock import build_time
 from dfsbuild.errors import CapacityError, InputError, InternalError, LayoutError
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
-from dfsbuild.keys import content_key, key_material
+from dfsbuild.keys import content_key, key_material, placement_key
 from dfsbuild.tables import TABLE_KINDS
 from dfsbuild.tables.base import DiskJob, PlacedDisk
 from dfsbuild.tables.place import place_regions
@@ -33,7 +33,9 @@ from dfsbuild.vocab.settings import options_json, options_material
 
 Scanner = Callable[[str, tuple[str, ...], "int | None"], list[TreeEntry]]
 Describer = Callable[[str, "int | None"], TreeEntry]      # (path, largest size allowed)
-SizeHint = Callable[[str, str, str], "int | None"]    # (task, key, output) -> known size
+# (task, key, output, placement key) -> the size of the output on disk when it is the build of
+# that key, or of that placement key (which gives the same size)
+SizeHint = Callable[[str, str, str, "str | None"], "int | None"]
 # (tree, exclude) -> a line per object's stat, the newest mtime or ctime (trees.walk.stat_lines)
 StatScanner = Callable[[str, tuple[str, ...]], tuple[list[str], int]]
 FINGERPRINT_FORMAT = "dfsbuild-stats 1"     # bumped when a fingerprint's lines change
@@ -43,12 +45,14 @@ MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot
 @dataclass(slots=True)
 class Keyed:
     """What keying an image from its inputs gives: the type's job, the key material, the
-    host files read (as the scan found them), the key."""
+    host files read (as the scan found them), the key, and the placement key (``keys.
+    placement_key``) for types whose files' data can be patched alone."""
 
     job: ImageJob
     material: dict[str, object]
     inputs: tuple[Input, ...]
     key: str
+    placement: str | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +96,10 @@ class ImagePlan:
     @property
     def inputs(self) -> tuple[Input, ...]:
         return self._keyed().inputs
+
+    @property
+    def placement(self) -> str | None:
+        return self._keyed().placement
 
     @property
     def planned(self) -> PlannedImage:
@@ -238,7 +246,7 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
             fingerprint = _fingerprint(layout, spec, images, stats)
         if fingerprint is not None and known_size is not None and memo is not None:
             key = memo.lookup(task, fingerprint[0])
-            size = known_size(task, key, output) if key is not None else None
+            size = known_size(task, key, output, None) if key is not None else None
             if key is not None and size is not None:
                 images[name] = ImagePlan(layout.name, layout.path, spec, output, key,
                                          spec.nested(), full, size)
@@ -249,7 +257,7 @@ def plan_layout(layout: Layout, build_root: str, scan: Scanner, describe: Descri
         if fingerprint is not None and memo is not None:
             memo.remember(task, fingerprint[0], keyed.key, fingerprint[1])
         if known_size is not None:
-            plan.known_size = known_size(plan.task, plan.key, output)
+            plan.known_size = known_size(plan.task, plan.key, output, keyed.placement)
         images[name] = plan
     disk = None
     if layout.disk is not None:
@@ -268,7 +276,11 @@ def _key_image(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describ
     nested = {inner: images[inner].key for inner in spec.nested()}
     material = key_material(spec.type, t.revision, options_material(t.settings, spec.options),
                             t.manifest(job), nested)
-    return Keyed(job, material, tuple(inputs), content_key(material))
+    placement = None
+    if root is not None and t.data_patch_from(spec.options) is not None:
+        sizes = {node.content: node.size_bytes for node in root.walk() if node.content}
+        placement = placement_key(material, sizes)
+    return Keyed(job, material, tuple(inputs), content_key(material), placement)
 
 
 def _fingerprint(layout: Layout, spec: ImageSpec, images: dict[str, ImagePlan],

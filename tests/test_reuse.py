@@ -5,6 +5,7 @@ put back from the cache's pieces is the same again."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -105,8 +106,11 @@ def test_a_reused_image_equals_a_fresh_write(tmp_path_factory: pytest.TempPathFa
 @pytest.mark.parametrize("first", ["built", "restored"])
 def test_an_edit_in_place_writes_only_that_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                 first: str) -> None:
-    """Also when the images were put back from the cache (a fresh clone): the restore notes
-    where each file's data lies, as a write does."""
+    """A file whose bytes changed, its size kept: romfs, FAT and TrivialFS get that file's
+    data and nothing else (a data patch); cpio is rewritten, every other file's bytes left in
+    place. Also when the images were put back from the cache (a fresh clone): the restore
+    notes where each file's data lies, so all four are rewritten that way (it does not know
+    the files' names a data patch needs)."""
     tree = _project(tmp_path)
     build_here(tmp_path)
     if first == "restored":               # as in a fresh clone: no outputs, no extents
@@ -115,22 +119,29 @@ def test_an_edit_in_place_writes_only_that_file(tmp_path: Path, monkeypatch: pyt
         for extents in (tmp_path / "build" / ".dfsbuild" / "state").glob("*.extents"):
             extents.unlink()
         assert len(build_here(tmp_path)["restored"]) == len(IMAGES)
-    reused: dict[int, int] = {}
+    reused: list[int] = []
     close = sink_module.Sink.close
 
     def noting(self: sink_module.Sink) -> None:
-        reused[self.limit or 0] = self.reused
+        reused.append(self.reused)
         close(self)
     monkeypatch.setattr(sink_module.Sink, "close", noting)
     victim = tree / "d1" / "f5.bin"
     victim.write_bytes(os.urandom(victim.stat().st_size))
     result = build_here(tmp_path)
+    patched = {"l:image.rom", "l:image.fat", "l:image.env"} if first == "built" else set()
+    assert set(result["patched"]) == patched
     assert set(result["built"]) == {"l:image.rom", "l:image.fat", "l:image.env",
-                                    "l:image.initrd"}
+                                    "l:image.initrd"} - patched
     total = sum(p.stat().st_size for p in _files(tree))
-    # Every image left all the other files' bytes in place.
-    assert sorted(reused.values()) and all(
-        n >= total - victim.stat().st_size for n in reused.values()), reused
+    # Every image rewritten left all the other files' bytes in place.
+    assert len(reused) == 4 - len(patched) and all(
+        n >= total - victim.stat().st_size for n in reused), reused
+    for task in patched:                   # a data patch wrote the file's data alone
+        changes = tmp_path / "build" / ".dfsbuild" / "state" / \
+            f"{task.replace(':', '__')}.changes"
+        spans = json.loads(changes.read_text())["spans"]
+        assert [n for _, n in spans] == [victim.stat().st_size], (task, spans)
     _same_as_fresh(tmp_path, "edit")
 
 
@@ -154,31 +165,37 @@ def test_a_zero_run_over_old_bytes_becomes_a_hole(tmp_path: Path) -> None:
     assert data_at is None
 
 
+@pytest.mark.parametrize("way", ["rewrite", "data patch"])
 def test_a_rewrite_that_fails_halfway_is_never_taken_as_current(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    """The image is rewritten in place; a fault halfway (here the disk filling up) leaves it
-    "in progress": the next build writes it whole, and it equals a fresh write."""
+        capsys: pytest.CaptureFixture[str], way: str) -> None:
+    """The image is rewritten in place (every file grown), or its files' data patched
+    (every file's bytes changed, sizes kept); a fault halfway (here the disk filling up)
+    leaves it "in progress": the next build writes it whole, and it equals a fresh write."""
     import errno
 
     from dfsbuild.cli.main import main
+    from dfsbuild.engine import datapatch
 
     tree = _project(tmp_path)
     build_here(tmp_path)
     rom = tmp_path / "build" / "l" / "rom.img"
     inode = rom.stat().st_ino
     before = {f: f.read_bytes() for f in _files(tree)}
-    for f in before:                          # every file's bytes change, sizes kept
-        f.write_bytes(os.urandom(f.stat().st_size))
-    copy = sink_module.Sink.copy
+    for f in before:              # (the first file's data is in the checksummed 512 bytes)
+        if way == "rewrite" or f.name != "f0.bin":
+            f.write_bytes(os.urandom(f.stat().st_size + (1 if way == "rewrite" else 0)))
+    module, name = (sink_module.Sink, "copy") if way == "rewrite" else \
+        (datapatch, "_copy_checked")
+    copy = getattr(module, name)
     calls = []
 
-    def fill_up(self: sink_module.Sink, *args: object) -> None:
+    def fill_up(*args: object) -> None:
         calls.append(args)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        copy(self, *args)                     # type: ignore[arg-type]
-    monkeypatch.setattr(sink_module.Sink, "copy", fill_up)
+        copy(*args)
+    monkeypatch.setattr(module, name, fill_up)
     monkeypatch.chdir(tmp_path)
     assert main(["build", "-q", "l:image.rom"]) != 0
     assert "incomplete; the next build writes it whole" in capsys.readouterr().err
@@ -190,6 +207,7 @@ def test_a_rewrite_that_fails_halfway_is_never_taken_as_current(
         f.write_bytes(data)
     result = build_here(tmp_path, "--no-cache")      # the cache would serve the old image
     assert "l:image.rom" in result["built"]
+    assert len(calls) == 3
     _same_as_fresh(tmp_path, "after the fault")
 
 
@@ -225,7 +243,10 @@ def test_the_disk_gets_only_the_spans_the_image_rewrite_changed(
     data = os.urandom(victim.stat().st_size + (100 if edit == "grown" else 0))
     victim.write_bytes(data)
     result = build_here(tmp_path)
-    assert result["built"] == ["l:image.rom"] and result["patched"] == ["l:disk"]
+    if edit == "same size":                 # the file's data alone: a data patch
+        assert result["built"] == [] and result["patched"] == ["l:image.rom", "l:disk"]
+    else:
+        assert result["built"] == ["l:image.rom"] and result["patched"] == ["l:disk"]
     image = (tmp_path / "build" / "l" / "rom.img").stat().st_size
     assert 0 < sum(copied) < image if edit == "same size" else 0 < sum(copied) <= image
     if edit == "same size":
@@ -234,3 +255,44 @@ def test_the_disk_gets_only_the_spans_the_image_rewrite_changed(
     build_here(tmp_path, "--build-dir", str(fresh), "--no-cache")
     assert (tmp_path / "build" / "l" / "l.img").read_bytes() == \
         (fresh / "l" / "l.img").read_bytes()
+
+
+PATCHABLE = LAYOUT + """[image.mapped]
+type = "fat"
+tree = "../tree"
+map = "offsets.txt"
+"""
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.lists(st.integers(0, 1000), min_size=1, max_size=3), min_size=1,
+                      max_size=4))
+def test_data_patches_equal_a_fresh_write(tmp_path_factory: pytest.TempPathFactory,
+                                          edits: list[list[int]]) -> None:
+    """Files' bytes changed, their sizes kept, a few at a time: romfs, FAT and TrivialFS
+    patch those files' data (romfs not when a change falls in its first 512 bytes, which its
+    superblock checksum covers), a FAT with a map file (it lists every file's sha256) and
+    cpio are rewritten; each result equals a fresh write."""
+    base = tmp_path_factory.mktemp("datapatch")
+    tree = _project(base)
+    (base / "layouts" / "l.toml").write_text(PATCHABLE)
+    build_here(base)
+    for victims in edits:
+        files = _files(tree)
+        for n in victims:
+            _apply(tree, "rewrite", n)
+        result = build_here(base)
+        assert {"l:image.mapped", "l:image.initrd"} <= set(result["built"]), result
+        assert {"l:image.fat", "l:image.env"} <= set(result["patched"]), result
+        first = files[0] in [files[n % len(files)] for n in victims]
+        assert ("l:image.rom" in result["patched"]) != first, (victims, result)
+        _same_as_fresh(base, victims)
+        fresh = base / "fresh" / "l" / "mapped.img"
+        assert (base / "build" / "l" / "mapped.img").read_bytes() == fresh.read_bytes()
+    # The cache's entries of patched images are derived from the previous ones: put back,
+    # each is the image again.
+    for name in (*IMAGES, "mapped.img"):
+        (base / "build" / "l" / name).unlink()
+    assert len(build_here(base)["restored"]) == len(IMAGES) + 1
+    _same_as_fresh(base, "restored")

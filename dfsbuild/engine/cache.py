@@ -30,8 +30,11 @@ from typing import TypeVar
 from dfsbuild.engine.pieces import (
     REST_PIECE,
     BadPiece,
+    Group,
     Span,
     cut,
+    file_extents,
+    groups_of,
     is_digest,
     read_group,
     rest_pieces,
@@ -172,30 +175,65 @@ class OutputCache:
             raise BadPiece("the rest is shorter than the entry leaves room for")
 
     def store(self, key: str, src_fd: int, size: int, sha256: str | None = None,
-              extents: Sequence[Extent] | None = None) -> None:
+              extents: Sequence[Extent] | None = None,
+              like: tuple[str, list[Span]] | None = None) -> None:
         """Enter ``size`` bytes of ``src_fd`` for ``key``, cut by the writer's ``extents``;
-        only pieces the cache does not hold yet are written."""
+        only pieces the cache does not hold yet are written. ``like``: the key of an output
+        that differs from this one only in these spans, each a file's whole data (a data
+        patch): its entry's rest and holes are this one's, and its groups whose files are
+        untouched are this one's too, neither read nor hashed again."""
         if self.entry(key) is not None:
             with contextlib.suppress(OSError):
                 os.utime(self._record(key))
             return
-        pieces = cut(src_fd, size, extents)
-        groups = []
-        for g in pieces.groups:
-            gid = g.id
-            if not self._has(gid):
-                self._write_piece(gid, partial(write_group, g, src_fd))
-            groups.append([gid, list(g.offsets)])
-        rest = []
-        for data in rest_pieces(src_fd, pieces.rest):
-            rid = hashlib.sha256(data).hexdigest()
-            if not self._has(rid):
-                self._write_piece(rid, partial(_write_all, data=data))
-            rest.append(rid)
+        derived = self._derived(src_fd, size, extents, like) if like is not None else None
+        if derived is not None:
+            groups, holes, rest = derived
+        else:
+            pieces = cut(src_fd, size, extents)
+            groups = [self._group(g, src_fd) for g in pieces.groups]
+            holes = [list(h) for h in pieces.holes]
+            rest = []
+            for data in rest_pieces(src_fd, pieces.rest):
+                rid = hashlib.sha256(data).hexdigest()
+                if not self._has(rid):
+                    self._write_piece(rid, partial(_write_all, data=data))
+                rest.append(rid)
         record = {"key": key, "size": size, "sha256": sha256, "stored": int(time.time()),
-                  "groups": groups, "holes": [list(h) for h in pieces.holes], "rest": rest}
+                  "groups": groups, "holes": holes, "rest": rest}
         self._write_file(self._record(key), lambda fd: _write_all(
             fd, json.dumps(record, separators=(",", ":")).encode()), 0o644)
+
+    def _group(self, g: Group, src_fd: int) -> list[object]:
+        """The group's entry row; its piece written unless the cache holds it."""
+        gid = g.id
+        if not self._has(gid):
+            self._write_piece(gid, partial(write_group, g, src_fd))
+        return [gid, list(g.offsets)]
+
+    def _derived(self, src_fd: int, size: int, extents: Sequence[Extent] | None,
+                 like: tuple[str, list[Span]]) -> tuple[list[list[object]], list[list[int]],
+                                                         list[str]] | None:
+        """Groups, holes and rest of an output made from the entry ``like`` names by changing
+        whole files' data (``store``); None when that entry is gone or is not cut as these
+        extents are (the output is then cut whole)."""
+        old_key, changed = like
+        old = self.entry(old_key)
+        files = file_extents(extents, size)
+        if old is None or old.size != size or not files:
+            return None
+        spans = {(at, n) for at, n, _ in files}
+        if not all(s in spans for s in changed) or \
+                {o for _, offsets in old.groups for o in offsets} != {at for at, _ in spans}:
+            return None
+        touched = {at for at, _ in changed}
+        unchanged = {offsets: gid for gid, offsets in old.groups
+                     if not any(o in touched for o in offsets)}
+        groups: list[list[object]] = []
+        for g in groups_of(files):
+            gid = unchanged.get(g.offsets)
+            groups.append([gid, list(g.offsets)] if gid is not None else self._group(g, src_fd))
+        return groups, [list(h) for h in old.holes], list(old.rest)
 
     def _has(self, pid: str) -> bool:
         try:

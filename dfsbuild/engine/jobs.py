@@ -66,17 +66,24 @@ def stale(plans: list[LayoutPlan], settings: Settings,
 
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
+    from dfsbuild.engine.datapatch import DataPatch, data_files
     from dfsbuild.engine.step import Job
     from dfsbuild.engine.write import write_image
+    from dfsbuild.images import IMAGE_TYPES
 
     inner = [lp.images[name] for name in plan.deps]
 
     def write(fd: int) -> None:
         write_image(plan, fd)
+    data = None
+    data_from = IMAGE_TYPES[plan.spec.type].data_patch_from(plan.spec.options)
+    root = plan.job.root
+    if plan.placement is not None and data_from is not None and root is not None:
+        data = DataPatch(plan.placement, data_from, lambda: data_files(root))
     return Job(plan.task, plan.key, plan.output, plan.material, write, plan.inputs,
                tuple((p.task, p.key, p.output) for p in inner),
                planned_size=lambda: plan.size_bytes,
-               rewrite=lambda fd, reuse: write_image(plan, fd, reuse))
+               rewrite=lambda fd, reuse: write_image(plan, fd, reuse), data=data)
 
 
 def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:

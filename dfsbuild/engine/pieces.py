@@ -85,28 +85,35 @@ def is_content_id(text: object) -> bool:
     return isinstance(text, str) and len(text) == 40 and set(text) <= _HEX
 
 
-def cut(fd: int, size: int, extents: Sequence[Extent] | None) -> Cut:
-    """Cut the first ``size`` bytes of ``fd`` by the writer's ``extents`` (none: all rest).
-    Holes are the file's own (SEEK_HOLE): a zero run the writer noted is taken as one only
-    where the file really has no data."""
+def file_extents(extents: Sequence[Extent] | None, size: int) -> list[Extent]:
+    """The extents of files' data (a content id for what), in order; none when ``extents``
+    overlap or pass ``size`` (not a writer's extents: trust none of them)."""
     files: list[Extent] = []
     end = 0
     for at, n, what in sorted(extents or ()):
         if n <= 0:
             continue
-        if at < end or at + n > size:      # not a writer's extents: trust none of them
-            files = []
-            break
+        if at < end or at + n > size:
+            return []
         end = at + n
         if is_content_id(what):
             files.append((at, n, what))
-    groups = _groups(files)
+    return files
+
+
+def cut(fd: int, size: int, extents: Sequence[Extent] | None) -> Cut:
+    """Cut the first ``size`` bytes of ``fd`` by the writer's ``extents`` (none: all rest).
+    Holes are the file's own (SEEK_HOLE): a zero run the writer noted is taken as one only
+    where the file really has no data."""
+    files = file_extents(extents, size)
+    groups = groups_of(files)
     spans = [(at, n) for at, n, _ in files]
     rest = _data_only(fd, size, _complement(spans, size))
     return Cut(groups, _complement(sorted(spans + rest), size), rest)
 
 
-def _groups(files: list[Extent]) -> list[Group]:
+def groups_of(files: list[Extent]) -> list[Group]:
+    """The files cut into groups (boundaries from the files alone; see above)."""
     out: list[Group] = []
     members: list[tuple[int, str]] = []
     offsets: list[int] = []

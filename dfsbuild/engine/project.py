@@ -57,8 +57,10 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
     memo = KeyMemoFile(os.path.join(settings.build_dir, ".dfsbuild", "keys.json")) \
         if hints and not settings.force else None
 
-    def known_size(task: str, key: str, output: str) -> int | None:
+    def known_size(task: str, key: str, output: str, placement: str | None) -> int | None:
         record = state.current(task, key, output)
+        if record is None and placement is not None:
+            record = state.placed(task, placement, output)
         return record.size if record is not None else None
 
     plans = []
@@ -104,7 +106,8 @@ def prepare(outputs: Sequence[ImagePlan | DiskPlan],
     for p in outputs:
         try:
             if isinstance(p, ImagePlan):
-                p.planned  # noqa: B018
+                if p.known_size is None:    # else the previous build's placement: no errors
+                    p.planned  # noqa: B018
             else:
                 p.placed  # noqa: B018
         except DfsbuildError as exc:

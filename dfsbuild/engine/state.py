@@ -29,6 +29,7 @@ class Record:
     sha256: str | None = None
     in_progress: bool = False
     frame: dict[str, object] = field(default_factory=dict)   # disks: what a patch may reuse
+    placement: str | None = None    # images: keys.placement_key of the build (datapatch.py)
 
     def matches(self, st: os.stat_result) -> bool:
         return (self.size, self.mtime_ns, self.ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -76,25 +77,30 @@ class StateStore:
     def current(self, task: str, key: str, output: str) -> Record | None:
         """The record if ``output`` is what the build of ``key`` left, untouched since."""
         record = self.load(task)
-        if record is None or record.key != key or record.in_progress:
+        if record is None or record.key != key:
             return None
-        try:
-            st = os.stat(output, follow_symlinks=False)
-        except OSError:
+        return _untouched(record, output)
+
+    def placed(self, task: str, placement: str, output: str) -> Record | None:
+        """The record if ``output`` is what a build of the same placement key left, untouched
+        since: its size is the size a build of that placement gives."""
+        record = self.load(task)
+        if record is None or record.placement != placement:
             return None
-        return record if record.matches(st) else None
+        return _untouched(record, output)
 
     def is_current(self, task: str, key: str, output: str) -> bool:
         return self.current(task, key, output) is not None
 
     def record(self, task: str, key: str, st: os.stat_result, sha256: str | None,
                material: dict[str, object] | None = None,
-               frame: dict[str, object] | None = None) -> Record:
+               frame: dict[str, object] | None = None, placement: str | None = None) -> Record:
         state_path, material_path = self._paths(task)
         os.makedirs(self.root, exist_ok=True)
         if material is not None:
             _write(material_path, json.dumps(material, sort_keys=True))
-        rec = Record(key, st.st_size, st.st_mtime_ns, st.st_ino, sha256, False, frame or {})
+        rec = Record(key, st.st_size, st.st_mtime_ns, st.st_ino, sha256, False, frame or {},
+                     placement)
         _write(state_path, json.dumps(asdict(rec)))
         return rec
 
@@ -106,26 +112,40 @@ class StateStore:
         data["in_progress"] = True
         _write(state_path, json.dumps(data))
 
-    def record_extents(self, task: str, key: str, extents: list[tuple[int, int, str]]) -> None:
+    def record_extents(self, task: str, key: str, extents: list[tuple[int, int, str]],
+                       names: dict[int, str] | None = None) -> None:
         """Where the output of ``key`` holds which content (a later build of the same output
-        copies it and writes only what differs)."""
+        copies it and writes only what differs), and which file's data starts at an offset
+        (``names``: its path in the image; a later build patches a file's data alone)."""
         os.makedirs(self.root, exist_ok=True)
-        lines = [key, *(f"{at} {n} {what}" for at, n, what in extents)]
-        _write(self._extents_path(task), "\n".join(lines) + "\n")
+        named = names or {}
+        rows = [[at, n, what, named.get(at)] for at, n, what in extents]
+        _write(self._extents_path(task), json.dumps({"key": key, "extents": rows}))
 
     def extents(self, task: str, key: str) -> dict[tuple[int, int], str] | None:
         """The extents recorded with the output of ``key``; None without them."""
+        found = self.named_extents(task, key)
+        return found[0] if found is not None else None
+
+    def named_extents(self, task: str, key: str) -> tuple[dict[tuple[int, int], str],
+                                                         dict[str, tuple[int, int]]] | None:
+        """The extents recorded with the output of ``key``, and where each named file's data
+        lies (path -> (offset, size)); None without them."""
         try:
-            with open(self._extents_path(task)) as f:
-                if f.readline().rstrip("\n") != key:
-                    return None
-                out: dict[tuple[int, int], str] = {}
-                for line in f:
-                    at, n, what = line.split()
-                    out[int(at), int(n)] = what
-        except (OSError, ValueError):
+            with open(self._extents_path(task), "rb") as f:
+                data = json.loads(f.read())
+            if data["key"] != key:
+                return None
+            rows = data["extents"]
+            spans = {(at, n): what for at, n, what, _ in rows}
+            names = {name: (at, n) for at, n, _, name in rows if name is not None}
+            if not all(isinstance(k, str) for k in names) or not all(
+                    type(at) is int and type(n) is int and isinstance(what, str)
+                    for (at, n), what in spans.items()):
+                return None
+        except (OSError, ValueError, TypeError, KeyError):
             return None
-        return out
+        return spans, names
 
     def record_changes(self, task: str, old_key: str, new_key: str,
                        spans: list[tuple[int, int]]) -> None:
@@ -169,6 +189,17 @@ class StateStore:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
+
+
+def _untouched(record: Record, output: str) -> Record | None:
+    """``record`` if ``output`` is the file it describes and the build finished."""
+    if record.in_progress:
+        return None
+    try:
+        st = os.stat(output, follow_symlinks=False)
+    except OSError:
+        return None
+    return record if record.matches(st) else None
 
 
 def _safe(task: str) -> str:

@@ -22,9 +22,9 @@ from dfsbuild.fileio.digest import sha256_fd, sha256_path
 from dfsbuild.trees.inputs import Input, check_inputs
 
 if TYPE_CHECKING:                # http.client and ssl only when a remote cache is used
+    from dfsbuild.engine.datapatch import DataPatch, Patched
     from dfsbuild.engine.remote import Remote
     from dfsbuild.engine.write import Rewritten
-    from dfsbuild.fileio.sink import Extent
 
 Source = tuple[str, str, str]      # (task, key, output) of an output copied into this one
 Reuse = dict[tuple[int, int], str]  # (offset, size) -> content there
@@ -50,6 +50,12 @@ class Job:
     # Images: the writer given the previous build's extents (the file holds its bytes), or
     # None (an empty file); gives the new extents.
     rewrite: Callable[[int, Reuse | None], Rewritten] | None = None
+    # Images whose files' data can be patched alone (datapatch.py), or None.
+    data: DataPatch | None = None
+
+    @property
+    def placement(self) -> str | None:
+        return self.data.placement if self.data is not None else None
 
 
 def produce(job: Job, settings: Settings) -> dict[str, object]:
@@ -80,6 +86,9 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                 record = _patch(job, state, settings)
                 outcome = "patched" if record is not None else ""
             upload = remote is not None and not remote.read_only
+            if record is None and job.data is not None and not forced:
+                record = _patch_data(job, settings, use_cache, whole_sha=upload or settings.json)
+                outcome = "patched" if record is not None else ""
             if record is None and job.rewrite is not None and not forced:
                 record = _rewrite(job, settings, use_cache, whole_sha=upload or settings.json)
                 outcome = "built" if record is not None else ""
@@ -155,7 +164,8 @@ def _restore(job: Job, settings: Settings, progress: Progress) -> Record | None:
         if job.rewrite is not None:           # the next edit rewrites it in place
             settings.state.record_extents(job.task, job.key, extents)
         st = out.commit()
-    return settings.state.record(job.task, job.key, st, entry.sha256, job.material)
+    return settings.state.record(job.task, job.key, st, entry.sha256, job.material,
+                                 placement=job.placement)
 
 
 def _patch(job: Job, state: StateStore, settings: Settings) -> Record | None:
@@ -201,16 +211,55 @@ def _rewrite(job: Job, settings: Settings, use_cache: bool, whole_sha: bool) -> 
         state.begin_patch(job.task, old)
         point("rewrite-begun")
         try:
-            extents, written = job.rewrite(fd, reuse)
+            rewritten = job.rewrite(fd, reuse)
         except OSError as exc:
             raise _fault(exc, job.output, in_place=True) from None
         point("rewritten")
-        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, extents)
-        state.record_changes(job.task, old.key, job.key, written)
+        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, rewritten)
+        state.record_changes(job.task, old.key, job.key, rewritten.written)
         st = os.fstat(fd)
     finally:
         os.close(fd)
-    return state.record(job.task, job.key, st, sha, job.material)
+    return state.record(job.task, job.key, st, sha, job.material, placement=job.placement)
+
+
+def _patch_data(job: Job, settings: Settings, use_cache: bool,
+                whole_sha: bool) -> Record | None:
+    """Write only the data of the files whose contents changed (datapatch.py), in place,
+    when the output on disk is the previous build's, of the same placement key, and that
+    build recorded where each file's data lies. "In progress" until the new record, as a
+    rewrite. The inputs not copied are not checked again: the output holds what the previous
+    build checked, which is what the new key names; each file copied is hashed as it is."""
+    from dfsbuild.engine.datapatch import changed, write_changes
+
+    assert job.data is not None
+    state = settings.state
+    found = _recorded_output(job, state, os.O_RDWR)
+    if found is None:
+        return None
+    old, fd, st = found
+    try:
+        named = state.named_extents(job.task, old.key)
+        if old.placement != job.data.placement or named is None or st.st_nlink != 1:
+            return None
+        spans, names = named
+        changes = changed(job.data.files(), spans, names, job.data.data_from)
+        if changes is None:
+            return None
+        state.begin_patch(job.task, old)
+        point("rewrite-begun")
+        try:
+            patched = write_changes(fd, changes, spans, names)
+        except OSError as exc:
+            raise _fault(exc, job.output, in_place=True) from None
+        point("rewritten")
+        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, patched,
+                               like=(old.key, patched.written))
+        state.record_changes(job.task, old.key, job.key, patched.written)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return state.record(job.task, job.key, st, sha, job.material, placement=job.placement)
 
 
 def _room_for(job: Job, fd: int) -> bool:
@@ -229,36 +278,42 @@ def _write(job: Job, settings: Settings, use_cache: bool, progress: Progress,
     """Write the output whole into a temporary that replaces it once checked and stored."""
     with TempOutput(job.output) as out:
         progress.watch(out.tmp)
-        extents = None
+        written = None
         if job.rewrite is not None:
-            extents = job.rewrite(out.fd, None).extents
+            written = job.rewrite(out.fd, None)
         else:
             job.write(out.fd)
         point("written")
-        sha = _check_and_store(job, settings, out.fd, use_cache, whole_sha, extents)
+        sha = _check_and_store(job, settings, out.fd, use_cache, whole_sha, written)
         point("stored")
         st = out.commit()
     frame = job.frame() if job.frame is not None else None
-    return settings.state.record(job.task, job.key, st, sha, job.material, frame)
+    return settings.state.record(job.task, job.key, st, sha, job.material, frame,
+                                 job.placement)
 
 
 def _check_and_store(job: Job, settings: Settings, fd: int, use_cache: bool, whole_sha: bool,
-                     extents: list[Extent] | None) -> str | None:
-    """Check that the inputs are what was hashed; store the output in the cache (piece by
-    piece: only what the cache lacks is hashed and copied); note its extents. The whole
-    file's sha256 only when asked (an upload, --json)."""
-    check_inputs(job.inputs)
+                     written: Rewritten | Patched | None,
+                     like: tuple[str, list[tuple[int, int]]] | None = None) -> str | None:
+    """Check that the inputs are what was hashed (not after a data patch, ``like``: it
+    checked what it copied, and the cache derives the entry from that of ``like[0]``);
+    store the output in the cache (piece by piece: only what the cache lacks is hashed and
+    copied); note its extents and the files' names. The whole file's sha256 only when asked
+    (an upload, --json)."""
+    if like is None:
+        check_inputs(job.inputs)
     _check_sources(settings.state, job.sources)
+    extents = written.extents if written is not None else None
     size = os.fstat(fd).st_size
     sha = sha256_fd(fd, size) if whole_sha else None
     if use_cache:
         try:
-            settings.cache.store(job.key, fd, size, sha, extents)
+            settings.cache.store(job.key, fd, size, sha, extents, like)
         except OSError as exc:
             warn(f"{settings.cache_dir}: {job.task} not stored in the cache: "
                  f"{FAULTS.get(exc.errno or 0, exc.strerror)}")
-    if extents is not None:
-        settings.state.record_extents(job.task, job.key, extents)
+    if written is not None:
+        settings.state.record_extents(job.task, job.key, written.extents, written.names)
     return sha
 
 

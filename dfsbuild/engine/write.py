@@ -25,6 +25,7 @@ class Rewritten(NamedTuple):
 
     extents: list[Extent]
     written: list[tuple[int, int]]
+    names: dict[int, str]               # offset of a file's data -> its path in the image
 
 
 def write_image(plan: ImagePlan, fd: int,
@@ -35,7 +36,7 @@ def write_image(plan: ImagePlan, fd: int,
     sink = Sink(fd, 0, plan.size_bytes, reuse)
     t.write(plan.planned, sink)
     sink.close()
-    return Rewritten(sink.extents, sink.written)
+    return Rewritten(sink.extents, sink.written, sink.names)
 
 
 def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:

@@ -48,13 +48,17 @@ class Sink:
         self.extents: list[Extent] = []
         self.reused = 0              # bytes left as they were
         self.written: list[tuple[int, int]] = []   # (offset, size) of every byte it changed
+        self.names: dict[int, str] = {}   # offset of a file's data -> its path in the image
 
-    def _reusable(self, n: int, content: str | None) -> bool:
-        """Note the extent; True when the bytes already there are these."""
+    def _reusable(self, n: int, content: str | None, name: str | None = None) -> bool:
+        """Note the extent (and the file's ``name``); True when the bytes already there are
+        these."""
         if content is None:
             return False
         self.flush()
         self.extents.append((self.pos, n, content))
+        if name is not None:
+            self.names[self.pos] = name
         if self.reuse is not None and self.reuse.get((self.pos, n)) == content:
             self.flush()
             self.pos += n
@@ -150,11 +154,13 @@ class Sink:
         self._buf.clear()
         self._runs.clear()
 
-    def copy(self, source: str, size_bytes: int, content: str | None = None) -> None:
+    def copy(self, source: str, size_bytes: int, content: str | None = None,
+             name: str | None = None) -> None:
         """Append exactly ``size_bytes`` taken from the start of the file ``source``, whose
-        content digest is ``content`` when the caller knows it."""
+        content digest is ``content`` when the caller knows it; ``name``, the file's path in
+        the image, lets a later build patch this file's data alone (engine/datapatch.py)."""
         self._check(size_bytes)
-        if self._reusable(size_bytes, content):
+        if self._reusable(size_bytes, content, name):
             return
         try:
             src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)

@@ -82,6 +82,14 @@ class ImageType:
         the build computes it for every image, and plans only those whose key changed."""
         return manifest(job.root) if job.root is not None else []
 
+    def data_patch_from(self, options: Any) -> int | None:
+        """Where files' data may be patched alone: when two plans of this type agree on
+        everything but the files' contents (their sizes included), their images differ only
+        in the data of the files whose contents differ, past this offset. None (the default):
+        some other byte depends on a file's content (a checksum, a compressed stream, a
+        digest listed in the image), so every edit runs the writer."""
+        return None
+
     def plan(self, job: ImageJob) -> PlannedImage:
         raise NotImplementedError
 

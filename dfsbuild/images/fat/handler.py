@@ -218,6 +218,9 @@ class FatType(ImageType):
         head = read(0, 512)
         return placed_fixes(head, start_bytes) if looks_like_fat(head) else []
 
+    def data_patch_from(self, options: FatOptions) -> int | None:
+        return None if options.map else 0   # the map file lists every file's sha256
+
     def probe(self, head: bytes) -> bool:
         from dfsbuild.images.fat.records import looks_like_fat
 

@@ -420,7 +420,7 @@ def write_fat(plan: FatPlan, out: Sink, digest: Callable[[str, int], str]) -> No
             out.write(text)
         else:
             assert item.node is not None and item.node.source is not None
-            out.copy(item.node.source, item.size_bytes, item.node.data_id)
+            out.copy(item.node.source, item.size_bytes, item.node.data_id, item.node.path)
         out.zeros_or_hole(room - item.size_bytes)
     out.zeros_or_hole(plan.image_size - out.pos)
 

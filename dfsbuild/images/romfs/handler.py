@@ -102,6 +102,9 @@ class RomfsType(ImageType):
 
         write_romfs(planned.data, out)
 
+    def data_patch_from(self, options: RomfsOptions) -> int | None:
+        return 512       # the superblock's checksum covers the image's first 512 bytes
+
     def probe(self, head: bytes) -> bool:
         from dfsbuild.images.romfs.records import MAGIC
 

@@ -179,7 +179,7 @@ def write_romfs(plan: RomfsPlan, out: Sink) -> None:
                 out.write(p.node.target.encode("utf-8", "surrogateescape"))
             else:
                 assert p.node.source is not None
-                out.copy(p.node.source, size, p.node.data_id)
+                out.copy(p.node.source, size, p.node.data_id, p.node.path)
             out.zeros_or_hole(pad16(size) - size)
     if out.pos != plan.full_size:
         raise InternalError(f"romfs wrote {out.pos} bytes, planned {plan.full_size}")

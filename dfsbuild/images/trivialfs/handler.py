@@ -103,6 +103,9 @@ class TrivialType(ImageType):
 
         write_trivialfs(planned.data, out)
 
+    def data_patch_from(self, options: TrivialOptions) -> int | None:
+        return 0
+
     def probe(self, head: bytes) -> bool:
         from dfsbuild.images.trivialfs.records import MAGIC
 

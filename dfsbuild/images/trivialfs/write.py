@@ -160,6 +160,6 @@ def write_trivialfs(plan: TrivialPlan, out: Sink) -> None:
         out.zeros_or_hole(p.entry.start - out.pos)
         if p.content:
             assert p.node.source is not None
-            out.copy(p.node.source, p.content, p.node.data_id)
+            out.copy(p.node.source, p.content, p.node.data_id, p.node.path)
         out.written_zeros(p.entry.size - p.content)     # part of the file: written, never a hole
     out.zeros_or_hole(plan.image_size - out.pos)
