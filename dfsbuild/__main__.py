@@ -1,5 +1,5 @@
 """``python -m dfsbuild``."""
 
-from dfsbuild.cli import main
+from dfsbuild.cli import run
 
-raise SystemExit(main())
+run()

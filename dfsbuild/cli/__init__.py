@@ -1,5 +1,5 @@
 """Command line: argparse and printing only; the one place that exits."""
 
-from dfsbuild.cli.main import build_parser, main
+from dfsbuild.cli.main import build_parser, main, run
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]

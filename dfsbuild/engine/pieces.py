@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ GROUP_MAX = 4 << 20
 REST_PIECE = 1 << 20
 HEADER_MAX = 64 << 20          # a group header is read whole; no sane group comes near this
 _HEX = frozenset("0123456789abcdef")
+_CONTENT_ID = re.compile("[0-9a-f]{40}")
 
 Span = tuple[int, int]          # (offset, size)
 
@@ -82,7 +84,7 @@ def is_digest(text: object) -> bool:
 
 def is_content_id(text: object) -> bool:
     """A file's content id (its git blob id, hex SHA-1; trees/digest.py)."""
-    return isinstance(text, str) and len(text) == 40 and set(text) <= _HEX
+    return isinstance(text, str) and _CONTENT_ID.fullmatch(text) is not None
 
 
 def file_extents(extents: Sequence[Extent] | None, size: int) -> list[Extent]:

@@ -13,7 +13,7 @@ from dfsbuild.errors import DfsbuildError, LayoutError, LayoutErrors, warn
 from dfsbuild.layout.load import load_some
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, plan_layout
 from dfsbuild.trees.digest import DigestCache
-from dfsbuild.trees.walk import describe_file, scan_tree, stat_lines
+from dfsbuild.trees.walk import Stats, describe_file, scan_tree, stat_lines
 from dfsbuild.vocab.model import Layout
 
 
@@ -64,16 +64,19 @@ def plan_project(layout_paths: Sequence[str], settings: Settings, hints: bool = 
         return record.size if record is not None else None
 
     plans = []
+    seen: Stats = {}          # the stats the keys-by-stats pass took: the scan takes no more
     for layout in layouts:
         try:
             plans.append(plan_layout(
                 layout, settings.build_dir,
-                lambda root, exclude, limit: scan_tree(root, exclude, digests, limit),
+                lambda root, exclude, limit: scan_tree(root, exclude, digests, limit, seen),
                 lambda path, limit: describe_file(path, digests, limit),
-                known_size if hints else None, stat_lines, memo,
+                known_size if hints else None,
+                lambda root, exclude: stat_lines(root, exclude, seen), memo,
             ))
         except DfsbuildError as exc:
             errors.append(_of_layout(layout.path, exc))
+    seen.clear()              # a scan asked for later (a lazy key) takes its own stats
     if broken is None:
         LayoutErrors.raise_if(errors)
     else:

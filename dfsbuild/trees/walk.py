@@ -56,13 +56,17 @@ class FileTooLarge(InputError):
         super().__init__(f"{path}: {size} bytes; the image holds files up to {limit} bytes")
 
 
+Stats = dict[str, os.stat_result]       # host path -> its lstat, taken by stat_lines
+
+
 def scan_tree(
     root: str, exclude: tuple[str, ...] = (), digests: DigestCache | None = None,
-    max_file: int | None = None,
+    max_file: int | None = None, seen: Stats | None = None,
 ) -> list[TreeEntry]:
     """Every object under ``root`` (root first), honouring genromfs-style exclude patterns.
     A regular file over ``max_file`` bytes is refused from its size, before anything is
-    hashed (FileTooLarge)."""
+    hashed (FileTooLarge). ``seen``: the stats ``stat_lines`` just took of this tree, used
+    instead of taking them again (each is taken once; the entry it describes is removed)."""
     cache = digests if digests is not None else DigestCache(None)
     try:
         st = os.stat(root)
@@ -71,14 +75,14 @@ def scan_tree(
     if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{root}: not a directory")
     entries = [TreeEntry("", "dir", stat.S_IMODE(st.st_mode), 0, root)]
-    entries.extend(_walk(root, "", exclude, cache, max_file))
+    entries.extend(_walk(root, "", exclude, cache, max_file, seen or {}))
     return entries
 
 
 def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache,
-          max_file: int | None) -> Iterator[TreeEntry]:
+          max_file: int | None, seen: Stats) -> Iterator[TreeEntry]:
     for child, relpath in _children(path, rel, exclude):
-        yield describe(child.path, relpath, cache, max_file)
+        yield describe(child.path, relpath, cache, max_file, seen.pop(child.path, None))
 
 
 def _children(path: str, rel: str,
@@ -103,12 +107,14 @@ def _children(path: str, rel: str,
             prefixes.append(relpath)
 
 
-def stat_lines(root: str, exclude: tuple[str, ...] = ()) -> tuple[list[str], int]:
+def stat_lines(root: str, exclude: tuple[str, ...] = (),
+               seen: Stats | None = None) -> tuple[list[str], int]:
     """What identifies the tree's present state without reading a file: one line per object
     (path, mode, size, mtime, ctime, inode, device numbers), as git's index identifies a
     work tree; and the newest mtime or ctime seen (ns), for the racy-stat rule. Any fixed
     order will do (no byte-order sort), so this is the scan's loop at its leanest. OSError
-    when the tree cannot be walked (the full scan then says why)."""
+    when the tree cannot be walked (the full scan then says why). Each stat is also put in
+    ``seen`` for a scan that follows (``scan_tree``)."""
     st = os.stat(root)
     lines = [f"\0{st.st_mode}"]
     newest = 0
@@ -123,6 +129,8 @@ def stat_lines(root: str, exclude: tuple[str, ...] = ()) -> tuple[list[str], int
             if exclude and matches(exclude, child.name, relpath):
                 continue
             st = child.stat(follow_symlinks=False)
+            if seen is not None:
+                seen[child.path] = st
             lines.append(f"{relpath}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
                          f"{st.st_ctime_ns}\0{st.st_ino}\0{st.st_rdev}")
             newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
@@ -141,10 +149,12 @@ def _sorted_children(path: str) -> Iterator[os.DirEntry[str]]:
 
 
 def describe(host_path: str, relpath: str, cache: DigestCache,
-             max_file: int | None = None) -> TreeEntry:
-    """lstat ``host_path`` and describe it (digesting regular files)."""
+             max_file: int | None = None, st: os.stat_result | None = None) -> TreeEntry:
+    """lstat ``host_path`` (unless ``st`` is its lstat) and describe it (digesting regular
+    files)."""
     try:
-        st = os.lstat(host_path)
+        if st is None:
+            st = os.lstat(host_path)
         fmt = stat.S_IFMT(st.st_mode)
         kind = KINDS.get(fmt)
         if kind is None:
