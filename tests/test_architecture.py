@@ -59,7 +59,7 @@ def format_packages() -> list[Path]:
 
 def test_the_folders_show_the_architecture() -> None:
     for name in ("vocab", "layout", "trees", "fileio", "images", "tables", "engine", "inspect",
-                 "cli"):
+                 "boot", "cli"):
         assert (PACKAGE / name / "__init__.py").exists(), name
     assert {p.name for p in format_packages()} >= {"romfs", "mbr", "gpt", "embr"}
 

@@ -31,7 +31,7 @@ def test_parser_lists_every_command_with_its_help() -> None:
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) == {"mkfs", "build", "check", "plan", "inspect", "ls", "cat",
                                 "extract", "map", "put", "rm", "clean", "cache", "trivialfs",
-                                "completion", "schema", "verify", "diff", "init"}
+                                "completion", "schema", "verify", "diff", "init", "boot"}
     helped = {a.dest: a.help for a in sub._choices_actions}
     assert all(helped.get(name) for name in sub.choices), helped
 

@@ -178,5 +178,29 @@ def test_boot_sample_boots_a_copy_and_removes_it(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 3, proc.stderr
     copy, args = seen.read_text().split(" ", 1)
-    assert Path(copy).parent == temp and "fsaspt.wait=0" in args
+    assert Path(copy).parent.parent == temp and "fsaspt.wait=0" in args
     assert not Path(copy).exists() and list(temp.iterdir()) == []
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
+                                                              tmp_path: Path) -> None:
+    """No -kernel, no -initrd: OVMF runs systemd-boot from the ESP's fallback path, which
+    starts the FAT's kernel with its initramfs, and the kernel mounts root.img. The loader
+    entry is first replaced with `dfsbuild put` on a copy (no menu waits), and `dfsbuild
+    boot` boots a copy of that."""
+    if not os.path.isfile("/usr/share/ovmf/OVMF.fd"):
+        from tests.qemu import unavailable
+        unavailable("OVMF (package ovmf) is not installed")
+    disk, _ = _copy(built, "fsaspt-gpt", tmp_path)
+    entry = tmp_path / "fsaspt.conf"
+    sample = (ROOT / "samples" / "fsaspt" / "efi" / "entries" / "fsaspt.conf").read_text()
+    entry.write_text(sample.replace("quiet", "quiet fsaspt.wait=0"))
+    run_cli("put", f"{disk}:1", "loader/entries/fsaspt.conf", str(entry))
+    proc = run_cli("boot", str(disk), "--firmware", "uefi", "--timeout", "240",
+                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "fsaspt-root: root-a is running" in proc.stdout
+    assert "root.img mounted through the offset path" in proc.stdout
+    assert "fsaspt: booting root.img in 0s" in proc.stdout          # the entry put there

@@ -96,3 +96,38 @@ def test_unused_image_and_mistyped_partition(tmp_path: Path) -> None:
 def test_bundled_layouts_have_no_warnings() -> None:
     proc = run_cli("check", "--strict", "layouts")
     assert proc.returncode == 0 and "warning" not in proc.stderr
+
+
+ESP = """schema = 1
+[image.esp]
+type = "fat"
+tree = "esp"
+{files}
+[disk]
+table = "{table}"
+[[disk.partition]]
+name = "esp"
+image = "esp"
+type = "efi"
+"""
+
+
+@pytest.mark.parametrize("table", ["gpt", "mbr"])
+def test_an_efi_system_partition_without_a_boot_loader(tmp_path: Path, table: str) -> None:
+    """UEFI firmware starts EFI/BOOT/BOOT<ARCH>.EFI, in any case (FAT names compare so),
+    from the tree or from files; without it, check warns."""
+    (tmp_path / "esp").mkdir()
+    (tmp_path / "esp" / "readme.txt").write_text("x\n")
+    (tmp_path / "loader.efi").write_bytes(b"MZ")
+    layout = tmp_path / "e.toml"
+    layout.write_text(ESP.format(table=table, files=""))
+    proc = run_cli("check", str(layout))
+    assert "disk.partition[0].image: disk.partition[0] (esp) is an EFI system partition, " \
+        "but its image 'esp' has no EFI/BOOT/BOOTX64.EFI" in proc.stderr
+    layout.write_text(ESP.format(table=table, files='files."EFI/BOOT/BOOTAA64.EFI" = '
+                                 '{ file = "loader.efi" }'))
+    assert "warning" not in run_cli("check", str(layout)).stderr
+    layout.write_text(ESP.format(table=table, files=""))
+    (tmp_path / "esp" / "Efi" / "boot").mkdir(parents=True)
+    (tmp_path / "esp" / "Efi" / "boot" / "bootx64.EFI").write_bytes(b"MZ")
+    assert "warning" not in run_cli("check", str(layout)).stderr

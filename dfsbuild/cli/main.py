@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from dfsbuild import __version__
-from dfsbuild.cli import build, change, housekeeping, init, read
+from dfsbuild.cli import boot, build, change, housekeeping, init, read
 from dfsbuild.cli.completion import cmd_completion
 from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.options import command
@@ -49,7 +49,7 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
         add_mkfs(sub)
     else:                  # listed in --help; never run (its types are parsed when named)
         command(sub, "mkfs", _unparsed_mkfs, "make one filesystem image from a directory")
-    for module in (build, init, housekeeping, read, change):
+    for module in (build, init, housekeeping, read, change, boot):
         module.add_commands(sub)
     add_trivialfs(sub)
     comp = command(sub, "completion", cmd_completion, "print shell completion for bash, zsh "

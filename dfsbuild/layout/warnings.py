@@ -8,12 +8,13 @@ nothing uses, a typed partition holding an image of another filesystem.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.tables import TABLE_KINDS
-from dfsbuild.vocab.model import Layout
+from dfsbuild.vocab.model import ImageSpec, Layout
 
 # `mode = 644` (not `0o644`, not "0644"): TOML reads the decimal number 644 (octal 1204).
 _DECIMAL_MODE = re.compile(r"(?<![\w-])mode\s*=\s*([1-7][0-7]{2,3})(?![\w.])")
@@ -35,6 +36,32 @@ class LayoutWarning:
     def to_json(self) -> dict[str, object]:
         return {"severity": "warning", "file": self.file, "key": self.where, "value": None,
                 "rule": self.message, "hint": self.hint}
+
+
+_LOADERS = ("bootx64.efi", "bootaa64.efi", "bootia32.efi", "bootriscv64.efi")
+
+
+def _has_efi_loader(image: ImageSpec) -> bool:
+    """Whether the image holds UEFI's fallback boot loader (names in any case, as FAT
+    compares them), from its ``files`` or in its tree."""
+    if any(f.dest.lower() in {f"efi/boot/{n}" for n in _LOADERS}
+           for f in image.contents.files):
+        return True
+    path = image.contents.tree
+    for part in ("efi", "boot"):
+        if path is None:
+            return False
+        path = _child(path, part)
+    return path is not None and any(_child(path, n) is not None for n in _LOADERS)
+
+
+def _child(directory: str, lower: str) -> str | None:
+    """The entry of ``directory`` whose name is ``lower`` in any case, if any."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None
+    return next((os.path.join(directory, n) for n in names if n.lower() == lower), None)
 
 
 def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
@@ -69,6 +96,14 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
             continue
         expected = kind.expects(p.options)
         family = IMAGE_TYPES[layout.images[p.image].type].family
+        image = layout.images[p.image]
+        if kind.is_esp(p.options) and family == "fat" and not _has_efi_loader(image):
+            found.append(LayoutWarning(
+                file, f"{p.where}.image", f"{p.label} is an EFI system partition, but its "
+                f"image {p.image!r} has no EFI/BOOT/BOOTX64.EFI or BOOTAA64.EFI: UEFI "
+                "firmware finds nothing to start there", hint="add the boot loader, e.g. "
+                'files."EFI/BOOT/BOOTX64.EFI" = { file = "/usr/lib/systemd/boot/efi/'
+                'systemd-bootx64.efi" }'))
         if expected and family is not None and family not in expected:
             found.append(LayoutWarning(
                 file, f"{p.where}.type", f"{p.label} is typed for {' or '.join(expected)}, but "

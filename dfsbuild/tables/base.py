@@ -215,6 +215,11 @@ class TableKind:
         """The filesystems a partition of this type is meant to hold (empty: any)."""
         return ()
 
+    def is_esp(self, options: Any) -> bool:
+        """Whether a partition of this type is an EFI system partition (UEFI firmware boots
+        its EFI/BOOT/BOOT<ARCH>.EFI)."""
+        return False
+
     def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
         """Host files the table's own structures are made from (eMBR boot code)."""
         return ()

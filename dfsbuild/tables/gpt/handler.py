@@ -117,6 +117,9 @@ class GptKind(TableKind):
     def expects(self, options: Any) -> tuple[str, ...]:
         return parttypes.GPT_FAMILIES.get(options.type, ())
 
+    def is_esp(self, options: Any) -> bool:
+        return bool(options.type == parttypes.GPT_TYPES["efi"])
+
     def check(self, spec: DiskSpec, file: str) -> None:
         hybrid = [p for p in spec.partitions if p.options.hybrid]
         if len(hybrid) > 3:

@@ -93,6 +93,9 @@ class MbrKind(TableKind):
     def expects(self, options: Any) -> tuple[str, ...]:
         return parttypes.MBR_FAMILIES.get(options.type, ())
 
+    def is_esp(self, options: Any) -> bool:
+        return bool(options.type == parttypes.MBR_TYPES["efi"])
+
     def check(self, spec: DiskSpec, file: str) -> None:
         parts = spec.partitions
         logical = [i for i, p in enumerate(parts) if p.options.logical]

@@ -1,0 +1,1 @@
+"""Booting built disks in QEMU: the firmware table and the console watcher."""
