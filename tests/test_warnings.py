@@ -131,3 +131,42 @@ def test_an_efi_system_partition_without_a_boot_loader(tmp_path: Path, table: st
     (tmp_path / "esp" / "Efi" / "boot").mkdir(parents=True)
     (tmp_path / "esp" / "Efi" / "boot" / "bootx64.EFI").write_bytes(b"MZ")
     assert "warning" not in run_cli("check", str(layout)).stderr
+
+
+CARD = """schema = 1
+[image.a]
+type = "romfs"
+tree = "tree"
+[image.boot]
+type = "fat"
+tree = "boot"
+[disk]
+table = "mbr"
+{code}
+[[disk.partition]]
+name = "a"
+image = "a"
+[[disk.partition]]
+name = "boot"
+image = "boot"
+{bootable}
+"""
+
+
+def test_boot_code_or_a_u_boot_card_with_nothing_bootable(tmp_path: Path) -> None:
+    """Boot code (syslinux's mbr.bin) chains to the active partition; U-Boot's distro boot
+    reads extlinux.conf from bootable partitions, else from partition 1 only."""
+    _write(tmp_path, "")
+    (tmp_path / "boot" / "EXTLINUX").mkdir(parents=True)
+    (tmp_path / "boot" / "EXTLINUX" / "extlinux.conf").write_text("label x\n")
+    (tmp_path / "mbr.bin").write_bytes(bytes(440))
+    layout = tmp_path / "c.toml"
+    layout.write_text(CARD.format(code='boot-code = "mbr.bin"', bootable=""))
+    err = run_cli("check", str(layout)).stderr
+    assert "disk.boot-code: boot code chains to the partition marked bootable, and none " \
+        "is" in err
+    assert "disk.partition[1].bootable: disk.partition[1] (boot) holds " \
+        "extlinux/extlinux.conf, but U-Boot's distro boot reads it only from bootable " \
+        "partitions" in err
+    layout.write_text(CARD.format(code='boot-code = "mbr.bin"', bootable="bootable = true"))
+    assert "warning" not in run_cli("check", str(layout)).stderr

@@ -42,17 +42,21 @@ _LOADERS = ("bootx64.efi", "bootaa64.efi", "bootia32.efi", "bootriscv64.efi")
 
 
 def _has_efi_loader(image: ImageSpec) -> bool:
-    """Whether the image holds UEFI's fallback boot loader (names in any case, as FAT
-    compares them), from its ``files`` or in its tree."""
-    if any(f.dest.lower() in {f"efi/boot/{n}" for n in _LOADERS}
-           for f in image.contents.files):
+    """Whether the image holds UEFI's fallback boot loader."""
+    return any(_holds(image, f"efi/boot/{name}") for name in _LOADERS)
+
+
+def _holds(image: ImageSpec, lower: str) -> bool:
+    """Whether the image holds the file ``lower`` (a path in lower case; names in any case
+    match, as FAT compares them), from its ``files`` or in its tree."""
+    if any(f.dest.lower() == lower for f in image.contents.files):
         return True
     path = image.contents.tree
-    for part in ("efi", "boot"):
+    for part in lower.split("/"):
         if path is None:
             return False
         path = _child(path, part)
-    return path is not None and any(_child(path, n) is not None for n in _LOADERS)
+    return path is not None
 
 
 def _child(directory: str, lower: str) -> str | None:
@@ -62,6 +66,26 @@ def _child(directory: str, lower: str) -> str | None:
     except OSError:
         return None
     return next((os.path.join(directory, n) for n in names if n.lower() == lower), None)
+
+
+def _boot_warnings(layout: Layout) -> list[LayoutWarning]:
+    """Boot code or a U-Boot card that would look for a bootable partition in vain."""
+    disk = layout.disk
+    assert disk is not None
+    found: list[LayoutWarning] = []
+    if any(getattr(p.options, "bootable", False) for p in disk.partitions):
+        return found
+    if getattr(disk.options, "boot_code", None) is not None and disk.partitions:
+        found.append(LayoutWarning(
+            layout.path, "disk.boot-code", "boot code chains to the partition marked "
+            "bootable, and none is", hint="set bootable = true on the partition to boot"))
+    for p in disk.partitions[1:]:
+        if p.image is not None and _holds(layout.images[p.image], "extlinux/extlinux.conf"):
+            found.append(LayoutWarning(
+                layout.path, f"{p.where}.bootable", f"{p.label} holds extlinux/extlinux.conf, "
+                "but U-Boot's distro boot reads it only from bootable partitions, else from "
+                "partition 1", hint="set bootable = true on it"))
+    return found
 
 
 def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
@@ -91,6 +115,7 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
             found.append(LayoutWarning(file, spec.where, f"image {name!r} is in no partition, "
                                        "region or other image of this layout's disk; it is "
                                        "built as an output of its own"))
+    found += _boot_warnings(layout)
     for p in disk.partitions:
         if p.image is None or p.options is None:
             continue
