@@ -204,3 +204,39 @@ def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
     assert "fsaspt-root: root-a is running" in proc.stdout
     assert "root.img mounted through the offset path" in proc.stdout
     assert "fsaspt: booting root.img in 0s" in proc.stdout          # the entry put there
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_the_arm64_card_boots_from_its_disk_alone_under_u_boot(tmp_path: Path) -> None:
+    """QEMU's arm64 -M virt with Debian's U-Boot: distro boot finds extlinux/extlinux.conf
+    on the bootable FAT (partition 1), loads the arm64 kernel and the initramfs from it, and
+    the kernel mounts root.img. The extlinux.conf is first replaced with `dfsbuild put` on a
+    copy (no menu waits)."""
+    from tests.qemu import unavailable
+
+    if not (ROOT / "samples" / "fsaspt" / "arm64" / "Image").exists():
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "fetch-kernel"), "--arch",
+                               "arm64"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            unavailable(f"scripts/fetch-kernel --arch arm64 failed: {proc.stderr.strip()}")
+    if not os.path.isfile("/usr/lib/u-boot/qemu_arm64/u-boot.bin") or \
+            shutil.which("qemu-system-aarch64") is None:
+        unavailable("U-Boot for QEMU's arm64 virt (u-boot-qemu, qemu-system-arm) is not "
+                    "installed")
+    build = tmp_path / "build"
+    run_cli("build", str(ROOT / "layouts" / "boards" / "fsaspt-arm64.toml"),
+            "--build-dir", str(build))
+    disk = tmp_path / "card.img"
+    shutil.copy(build / "fsaspt-arm64" / "fsaspt-arm64.img", disk)
+    conf = tmp_path / "extlinux.conf"
+    sample = (ROOT / "samples" / "fsaspt" / "extlinux" / "extlinux.conf").read_text()
+    conf.write_text(sample.replace("quiet", "quiet fsaspt.wait=0"))
+    run_cli("put", f"{disk}:1", "extlinux/extlinux.conf", str(conf))
+    proc = run_cli("boot", str(disk), "--firmware", "uboot-arm64", "--timeout", "240",
+                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Retrieving file: /vmlinuz" in proc.stdout            # U-Boot loaded it
+    assert "fsaspt-root: root-a is running" in proc.stdout
+    assert "root.img mounted through the offset path" in proc.stdout
+    assert "fsaspt: booting root.img in 0s" in proc.stdout

@@ -39,6 +39,8 @@ def _project(tmp_path: Path) -> list[Path]:
     for d in ("boot", "root"):
         (common / d).mkdir(parents=True)
         (common / d / "f").write_text(f"{d}\n")
+    (common / "boot" / "EFI" / "BOOT").mkdir(parents=True)     # the GPT variant's ESP
+    (common / "boot" / "EFI" / "BOOT" / "BOOTX64.EFI").write_bytes(b"MZ")
     (common / "board.toml").write_text(COMMON)
     layouts = []
     for table, ptype in (("mbr", "fat32-lba"), ("gpt", "efi")):

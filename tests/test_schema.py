@@ -33,7 +33,7 @@ def test_committed_schema_is_current() -> None:
         "regenerate it: dfsbuild schema > schema/layout.schema.json"
 
 
-@pytest.mark.parametrize("layout", sorted((ROOT / "layouts").glob("*.toml")),
+@pytest.mark.parametrize("layout", sorted((ROOT / "layouts").rglob("*.toml")),
                          ids=lambda p: p.name)
 def test_bundled_layouts_validate(layout: Path) -> None:
     errors = list(_validator().iter_errors(  # type: ignore[attr-defined]

@@ -24,6 +24,8 @@ class Firmware:
     files: tuple[str, ...] = ()  # candidate paths of the firmware file, first found wins
     package: str = ""            # the Debian package that holds it
     flag: str = "-bios"
+    machine: tuple[str, ...] = ()   # QEMU's machine and CPU
+    memory_mib: int = 512
 
 
 FIRMWARE = {
@@ -31,6 +33,11 @@ FIRMWARE = {
         Firmware("uefi", "OVMF (x86-64 UEFI): boots the EFI system partition's "
                  "EFI/BOOT/BOOTX64.EFI", "qemu-system-x86_64", "qemu-system-x86",
                  ("/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"), "ovmf"),
+        Firmware("uboot-arm64", "U-Boot on QEMU's arm64 -M virt: distro boot reads "
+                 "extlinux/extlinux.conf from the bootable partition (else partition 1)",
+                 "qemu-system-aarch64", "qemu-system-arm",
+                 ("/usr/lib/u-boot/qemu_arm64/u-boot.bin",), "u-boot-qemu",
+                 machine=("-M", "virt", "-cpu", "cortex-a57"), memory_mib=1024),
         Firmware("bios", "SeaBIOS (QEMU's own PC BIOS): boots the boot code in sector 0",
                  "qemu-system-x86_64", "qemu-system-x86"),
         Firmware("kernel", "no firmware: QEMU loads --kernel and --initrd itself and gives "
@@ -39,14 +46,17 @@ FIRMWARE = {
 }
 
 
-def command(firmware: Firmware, disk: str, memory_mib: int, kernel: str | None = None,
-            initrd: str | None = None, append: str = "") -> list[str]:
-    """The QEMU command booting ``disk`` (writable: pass a copy) on the serial console."""
+def command(firmware: Firmware, disk: str, memory_mib: int | None = None,
+            kernel: str | None = None, initrd: str | None = None,
+            append: str = "") -> list[str]:
+    """The QEMU command booting ``disk`` (writable: pass a copy) on the serial console, with
+    the firmware's memory unless ``memory_mib`` says otherwise."""
     qemu = shutil.which(firmware.qemu)
     if qemu is None:
         raise DfsbuildError(f"{firmware.qemu} is not installed",
                             hint=f"install the Debian package {firmware.qemu_package}")
-    cmd = [qemu, "-m", str(memory_mib), "-nographic", "-no-reboot"]
+    cmd = [qemu, *firmware.machine, "-m", str(memory_mib or firmware.memory_mib),
+           "-nographic", "-no-reboot"]
     if firmware.files:
         found = next((f for f in firmware.files if os.path.isfile(f)), None)
         if found is None:

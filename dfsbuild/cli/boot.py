@@ -112,8 +112,8 @@ def add_commands(sub: Any) -> None:
     bt.add_argument("--append", default="", metavar="ARGS",
                     help="--firmware kernel: more of the kernel's command line (after "
                     "console=ttyS0 panic=-1)")
-    bt.add_argument("--memory", type=int, default=512, metavar="MIB",
-                    help="the guest's memory (default 512)")
+    bt.add_argument("--memory", type=int, metavar="MIB",
+                    help="the guest's memory (default 512, uboot-arm64 1024)")
     bt.add_argument("--json", action="store_true",
                     help="print the outcome as JSON instead of the console")
     build_dirs(bt)

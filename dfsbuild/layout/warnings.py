@@ -8,12 +8,12 @@ nothing uses, a typed partition holding an image of another filesystem.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.tables import TABLE_KINDS
+from dfsbuild.trees.walk import find_any_case
 from dfsbuild.vocab.model import ImageSpec, Layout
 
 # `mode = 644` (not `0o644`, not "0644"): TOML reads the decimal number 644 (octal 1204).
@@ -51,21 +51,8 @@ def _holds(image: ImageSpec, lower: str) -> bool:
     match, as FAT compares them), from its ``files`` or in its tree."""
     if any(f.dest.lower() == lower for f in image.contents.files):
         return True
-    path = image.contents.tree
-    for part in lower.split("/"):
-        if path is None:
-            return False
-        path = _child(path, part)
-    return path is not None
-
-
-def _child(directory: str, lower: str) -> str | None:
-    """The entry of ``directory`` whose name is ``lower`` in any case, if any."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return None
-    return next((os.path.join(directory, n) for n in names if n.lower() == lower), None)
+    tree = image.contents.tree
+    return tree is not None and find_any_case(tree, lower) is not None
 
 
 def _boot_warnings(layout: Layout) -> list[LayoutWarning]:
@@ -122,7 +109,7 @@ def layout_warnings(layout: Layout, text: str) -> list[LayoutWarning]:
         expected = kind.expects(p.options)
         family = IMAGE_TYPES[layout.images[p.image].type].family
         image = layout.images[p.image]
-        if kind.is_esp(p.options) and family == "fat" and not _has_efi_loader(image):
+        if kind.is_esp(p.options) and family in expected and not _has_efi_loader(image):
             found.append(LayoutWarning(
                 file, f"{p.where}.image", f"{p.label} is an EFI system partition, but its "
                 f"image {p.image!r} has no EFI/BOOT/BOOTX64.EFI or BOOTAA64.EFI: UEFI "

@@ -139,6 +139,24 @@ def stat_lines(root: str, exclude: tuple[str, ...] = (),
     return lines, newest
 
 
+def find_any_case(root: str, lower: str) -> str | None:
+    """The host path under ``root`` whose path, compared in lower case, is ``lower``
+    ("/"-separated; the first match in byte order at each level), or None. For names that
+    a FAT compares without case."""
+    path = root
+    for part in lower.split("/"):
+        try:
+            with os.scandir(path) as it:
+                names = sorted((e.name for e in it), key=os.fsencode)
+        except OSError:
+            return None
+        found = next((n for n in names if n.lower() == part), None)
+        if found is None:
+            return None
+        path = os.path.join(path, found)
+    return path
+
+
 def _sorted_children(path: str) -> Iterator[os.DirEntry[str]]:
     try:
         with os.scandir(path) as it:
