@@ -115,3 +115,14 @@ def test_a_layout_is_built_first_and_its_disk_booted(fake: dict[str, str],
     assert copy.name == disk.name and copy != disk and not copy.exists()
     assert b"guest wrote this" not in disk.read_bytes()
     assert run_cli("ls", f"{disk}:1").stdout.split()[-1] == "hello"
+
+
+def test_save_disk_keeps_what_the_guest_wrote_and_never_overwrites(fake: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    saved = tmp_path / "after.img"
+    code, _, err, _ = _boot(fake, "--expect", "READY", "--save-disk", str(saved))
+    assert code == 0, err
+    assert saved.read_bytes().endswith(b"guest wrote this\n")
+    assert b"guest wrote this" not in Path(fake["DISK"]).read_bytes()
+    code, _, err, _ = _boot(fake, "--expect", "READY", "--save-disk", str(saved))
+    assert code == 1 and "after.img: exists; --save-disk never overwrites a file" in err

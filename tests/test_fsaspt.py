@@ -198,9 +198,12 @@ def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
     sample = (ROOT / "samples" / "fsaspt" / "efi" / "entries" / "fsaspt.conf").read_text()
     entry.write_text(sample.replace("quiet", "quiet fsaspt.wait=0"))
     run_cli("put", f"{disk}:1", "loader/entries/fsaspt.conf", str(entry))
+    saved = tmp_path / "after.img"
     proc = run_cli("boot", str(disk), "--firmware", "uefi", "--timeout", "240",
-                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", check=False)
+                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", "--save-disk", str(saved),
+                   check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
     assert "fsaspt-root: root-a is running" in proc.stdout
     assert "root.img mounted through the offset path" in proc.stdout
     assert "fsaspt: booting root.img in 0s" in proc.stdout          # the entry put there
@@ -233,9 +236,12 @@ def test_the_arm64_card_boots_from_its_disk_alone_under_u_boot(tmp_path: Path) -
     sample = (ROOT / "samples" / "fsaspt" / "extlinux" / "extlinux.conf").read_text()
     conf.write_text(sample.replace("quiet", "quiet fsaspt.wait=0"))
     run_cli("put", f"{disk}:1", "extlinux/extlinux.conf", str(conf))
+    saved = tmp_path / "after.img"
     proc = run_cli("boot", str(disk), "--firmware", "uboot-arm64", "--timeout", "240",
-                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", check=False)
+                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", "--save-disk", str(saved),
+                   check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
     assert "Retrieving file: /vmlinuz" in proc.stdout            # U-Boot loaded it
     assert "fsaspt-root: root-a is running" in proc.stdout
     assert "root.img mounted through the offset path" in proc.stdout

@@ -36,9 +36,14 @@ class Outcome:
 
 def boot_copy(disk: str, make_command: Callable[[str], list[str]], expect: str | None,
               timeout: float, interactive: bool,
-              echo: Callable[[bytes], None] | None = None) -> Outcome:
-    """Boot a copy of ``disk`` with the command ``make_command`` gives for the copy's path."""
-    with tempfile.TemporaryDirectory(prefix="dfsbuild-boot-") as tmp:
+              echo: Callable[[bytes], None] | None = None, save: str | None = None) -> Outcome:
+    """Boot a copy of ``disk`` with the command ``make_command`` gives for the copy's path;
+    ``save``: keep the copy there afterwards (what the guest wrote: a boot counter)."""
+    if save is not None and os.path.lexists(save):
+        raise DfsbuildError(f"{save}: exists; --save-disk never overwrites a file")
+    with tempfile.TemporaryDirectory(prefix="dfsbuild-boot-",
+                                     dir=os.path.dirname(os.path.abspath(save))
+                                     if save is not None else None) as tmp:
         copy = os.path.join(tmp, os.path.basename(disk))
         fd = os.open(copy, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
@@ -48,9 +53,11 @@ def boot_copy(disk: str, make_command: Callable[[str], list[str]], expect: str |
         finally:
             os.close(fd)
         cmd = make_command(copy)
-        if interactive:
-            return _attached(cmd)
-        return _watched(cmd, expect, timeout, echo or _write_out)
+        outcome = _attached(cmd) if interactive else \
+            _watched(cmd, expect, timeout, echo or _write_out)
+        if save is not None:
+            os.link(copy, save)           # never replaces a file that appeared meanwhile
+        return outcome
 
 
 def _write_out(data: bytes) -> None:

@@ -31,7 +31,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         disk, lambda copy: qemu_command(firmware, copy, args.memory, args.kernel, args.initrd,
                                         args.append),
         args.expect, args.timeout, args.interactive,
-        echo=(lambda data: None) if args.json else None)
+        echo=(lambda data: None) if args.json else None, save=args.save_disk)
     ok = outcome.seen if args.expect is not None else outcome.exited == 0
     if args.json:
         print_json({"disk": disk, "firmware": firmware.name, "expect": args.expect,
@@ -114,6 +114,9 @@ def add_commands(sub: Any) -> None:
                     "console=ttyS0 panic=-1)")
     bt.add_argument("--memory", type=int, metavar="MIB",
                     help="the guest's memory (default 512, uboot-arm64 1024)")
+    bt.add_argument("--save-disk", metavar="FILE",
+                    help="keep the booted copy as FILE afterwards (what the guest wrote: its "
+                    "boot counter, a new root image); never overwrites a file")
     bt.add_argument("--json", action="store_true",
                     help="print the outcome as JSON instead of the console")
     build_dirs(bt)
