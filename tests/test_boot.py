@@ -34,6 +34,7 @@ def fake(tmp_path: Path) -> dict[str, str]:
     qemu.parent.mkdir()
     qemu.write_text(FAKE)
     qemu.chmod(0o755)
+    (qemu.parent / "qemu-system-aarch64").symlink_to(qemu)
     disk = tmp_path / "disk.img"
     disk.write_bytes(os.urandom(4096))
     return {"PATH": f"{qemu.parent}:{os.environ['PATH']}", "SEEN": str(tmp_path / "seen"),
@@ -126,3 +127,20 @@ def test_save_disk_keeps_what_the_guest_wrote_and_never_overwrites(fake: dict[st
     assert b"guest wrote this" not in Path(fake["DISK"]).read_bytes()
     code, _, err, _ = _boot(fake, "--expect", "READY", "--save-disk", str(saved))
     assert code == 1 and "after.img: exists; --save-disk never overwrites a file" in err
+
+
+def test_the_raspberry_pi_takes_only_a_power_of_two_card(fake: dict[str, str], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    uboot = tmp_path / "u-boot.bin"
+    uboot.write_bytes(b"u-boot")
+    monkeypatch.setitem(firmware.FIRMWARE, "rpi3", dataclasses.replace(
+        firmware.FIRMWARE["rpi3"], files=(str(uboot),)))
+    Path(fake["DISK"]).write_bytes(bytes(4096 + 512))
+    proc = run_cli("boot", fake["DISK"], "--firmware", "rpi3", env=fake, check=False)
+    assert proc.returncode == 1
+    assert "4608 bytes; QEMU's Raspberry Pi takes only SD cards whose size is a power of " \
+        "two" in proc.stderr and not Path(fake["SEEN"]).exists()
+    Path(fake["DISK"]).write_bytes(bytes(8192))
+    proc = run_cli("boot", fake["DISK"], "--firmware", "rpi3", "--expect", "READY",
+                   env=fake, check=False)
+    assert proc.returncode == 0, proc.stderr

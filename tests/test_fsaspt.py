@@ -209,40 +209,51 @@ def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
     assert "fsaspt: booting root.img in 0s" in proc.stdout          # the entry put there
 
 
+BOARDS = {  # layout -> (scripts/fetch-kernel --arch, firmware, its file, its package)
+    "fsaspt-arm64": ("arm64", "uboot-arm64", "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+                     "u-boot-qemu"),
+    "fsaspt-rpi3": ("rpi3", "rpi3", "/usr/lib/u-boot/rpi_3/u-boot.bin", "u-boot-rpi:arm64"),
+}
+
+
 @pytest.mark.tool
 @pytest.mark.slow
-def test_the_arm64_card_boots_from_its_disk_alone_under_u_boot(tmp_path: Path) -> None:
-    """QEMU's arm64 -M virt with Debian's U-Boot: distro boot finds extlinux/extlinux.conf
-    on the bootable FAT (partition 1), loads the arm64 kernel and the initramfs from it, and
-    the kernel mounts root.img. The extlinux.conf is first replaced with `dfsbuild put` on a
-    copy (no menu waits)."""
+@pytest.mark.parametrize("board", sorted(BOARDS))
+def test_the_arm64_cards_boot_from_their_disks_alone_under_u_boot(board: str,
+                                                                  tmp_path: Path) -> None:
+    """U-Boot's distro boot finds extlinux/extlinux.conf on the bootable FAT (partition 1),
+    loads the arm64 kernel (and the devicetree, on the Raspberry Pi) and the initramfs from
+    it, and the kernel mounts root.img: on QEMU's -M virt (virtio disk), and on its Raspberry
+    Pi 3B (-M raspi3b: the card on the SD controller, /dev/mmcblk0p1). extlinux.conf is
+    first given fsaspt.wait=0 with `dfsbuild put` on a copy; the boot counter counts."""
     from tests.qemu import unavailable
 
-    if not (ROOT / "samples" / "fsaspt" / "arm64" / "Image").exists():
+    arch, firmware, firmware_file, package = BOARDS[board]
+    if not (ROOT / "samples" / "fsaspt" / arch / "Image").exists():
         proc = subprocess.run(["bash", str(ROOT / "scripts" / "fetch-kernel"), "--arch",
-                               "arm64"], capture_output=True, text=True)
+                               arch], capture_output=True, text=True)
         if proc.returncode != 0:
-            unavailable(f"scripts/fetch-kernel --arch arm64 failed: {proc.stderr.strip()}")
-    if not os.path.isfile("/usr/lib/u-boot/qemu_arm64/u-boot.bin") or \
-            shutil.which("qemu-system-aarch64") is None:
-        unavailable("U-Boot for QEMU's arm64 virt (u-boot-qemu, qemu-system-arm) is not "
-                    "installed")
+            unavailable(f"scripts/fetch-kernel --arch {arch} failed: {proc.stderr.strip()}")
+    if not os.path.isfile(firmware_file) or shutil.which("qemu-system-aarch64") is None:
+        unavailable(f"U-Boot for {firmware} ({package}, qemu-system-arm) is not installed")
     build = tmp_path / "build"
-    run_cli("build", str(ROOT / "layouts" / "boards" / "fsaspt-arm64.toml"),
+    run_cli("build", str(ROOT / "layouts" / "boards" / f"{board}.toml"),
             "--build-dir", str(build))
     disk = tmp_path / "card.img"
-    shutil.copy(build / "fsaspt-arm64" / "fsaspt-arm64.img", disk)
+    shutil.copy(build / board / f"{board}.img", disk)
     conf = tmp_path / "extlinux.conf"
-    sample = (ROOT / "samples" / "fsaspt" / "extlinux" / "extlinux.conf").read_text()
-    conf.write_text(sample.replace("quiet", "quiet fsaspt.wait=0"))
+    conf.write_text(run_cli("cat", f"{disk}:1", "extlinux/extlinux.conf").stdout.replace(
+        "quiet", "quiet fsaspt.wait=0"))
     run_cli("put", f"{disk}:1", "extlinux/extlinux.conf", str(conf))
     saved = tmp_path / "after.img"
-    proc = run_cli("boot", str(disk), "--firmware", "uboot-arm64", "--timeout", "240",
+    proc = run_cli("boot", str(disk), "--firmware", firmware, "--timeout", "300",
                    "--expect", "fsaspt-mount: /dev/loop0 / romfs", "--save-disk", str(saved),
                    check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
     assert "Retrieving file: /vmlinuz" in proc.stdout            # U-Boot loaded it
     assert "fsaspt-root: root-a is running" in proc.stdout
     assert "root.img mounted through the offset path" in proc.stdout
     assert "fsaspt: booting root.img in 0s" in proc.stdout
+    device = "/dev/mmcblk0p1" if firmware == "rpi3" else "/dev/vda1"
+    assert f"fsaspt-mount: {device} /boot vfat" in proc.stdout
+    assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted

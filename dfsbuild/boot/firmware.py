@@ -26,6 +26,8 @@ class Firmware:
     flag: str = "-bios"
     machine: tuple[str, ...] = ()   # QEMU's machine and CPU
     memory_mib: int = 512
+    drive: str = "if=virtio"        # how the disk is attached
+    serial: tuple[str, ...] = ()    # where the console is, when not the first serial port
 
 
 FIRMWARE = {
@@ -38,6 +40,13 @@ FIRMWARE = {
                  "qemu-system-aarch64", "qemu-system-arm",
                  ("/usr/lib/u-boot/qemu_arm64/u-boot.bin",), "u-boot-qemu",
                  machine=("-M", "virt", "-cpu", "cortex-a57"), memory_mib=1024),
+        Firmware("rpi3", "U-Boot on QEMU's Raspberry Pi 3B (-M raspi3b), in place of the GPU "
+                 "firmware's kernel: the disk is the SD card (a power-of-two size), the "
+                 "console the mini UART (Linux's ttyS1)", "qemu-system-aarch64",
+                 "qemu-system-arm", ("/usr/lib/u-boot/rpi_3/u-boot.bin",),
+                 "u-boot-rpi:arm64", flag="-kernel", machine=("-M", "raspi3b"),
+                 memory_mib=1024, drive="if=sd", serial=("-serial", "null", "-serial",
+                                                         "mon:stdio")),
         Firmware("bios", "SeaBIOS (QEMU's own PC BIOS): boots the boot code in sector 0",
                  "qemu-system-x86_64", "qemu-system-x86"),
         Firmware("kernel", "no firmware: QEMU loads --kernel and --initrd itself and gives "
@@ -56,13 +65,19 @@ def command(firmware: Firmware, disk: str, memory_mib: int | None = None,
         raise DfsbuildError(f"{firmware.qemu} is not installed",
                             hint=f"install the Debian package {firmware.qemu_package}")
     cmd = [qemu, *firmware.machine, "-m", str(memory_mib or firmware.memory_mib),
-           "-nographic", "-no-reboot"]
+           "-nographic", "-no-reboot", *firmware.serial]
     if firmware.files:
         found = next((f for f in firmware.files if os.path.isfile(f)), None)
         if found is None:
             raise DfsbuildError(f"no {firmware.name} firmware at {' or '.join(firmware.files)}",
                                 hint=f"install the Debian package {firmware.package}")
         cmd += [firmware.flag, found]
+    if firmware.name == "rpi3":
+        size = os.path.getsize(disk)
+        if size & (size - 1):
+            raise DfsbuildError(f"{disk}: {size} bytes; QEMU's Raspberry Pi takes only SD "
+                                "cards whose size is a power of two",
+                                hint="give the layout's disk such a size (size = \"128MiB\")")
     if firmware.name == "kernel":
         if kernel is None or initrd is None:
             raise DfsbuildError("--firmware kernel needs --kernel and --initrd")
@@ -71,4 +86,4 @@ def command(firmware: Firmware, disk: str, memory_mib: int | None = None,
     elif append:
         raise DfsbuildError(f"--append is for --firmware kernel; with {firmware.name} the "
                             "boot loader on the disk gives the kernel its command line")
-    return [*cmd, "-drive", f"file={disk},format=raw,if=virtio"]
+    return [*cmd, "-drive", f"file={disk},format=raw,{firmware.drive}"]
