@@ -76,6 +76,8 @@ def run() -> NoReturn:
         print(code, file=sys.stderr)
         code = EXIT_FAIL
     status = code if isinstance(code, int) else 0
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        raise SystemExit(status)      # a profiler or coverage writes its results at exit
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
