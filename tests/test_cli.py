@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -250,3 +251,17 @@ def test_the_cli_in_this_process_is_the_cli_users_run(image: Path, tmp_path: Pat
             (there.returncode, there.stdout, there.stderr), args
     assert (Path.cwd(), os.environ.get("DFSBUILD_BUILD_DIR")) == before   # both restored
     assert (tmp_path / "elsewhere").is_dir()                # the variable reached the build
+
+
+def test_the_command_leaves_at_once_but_lets_a_profiler_write(tmp_path: Path) -> None:
+    """``dfsbuild`` ends with os._exit once its output is flushed (no teardown), except under
+    a profiler or coverage, which write their results when the interpreter exits."""
+    out = tmp_path / "profile.out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "dfsbuild",
+                           "schema"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["title"], proc.stderr
+    assert out.stat().st_size > 0
+    piped = subprocess.run(f"{sys.executable} -m dfsbuild schema | head -c 10", shell=True,
+                           capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert piped.stdout == proc.stdout[:10]
