@@ -241,3 +241,21 @@ def test_the_requests_are_the_protocols(faulty: str, tmp_path: Path) -> None:
     assert ("PUT", "cas") not in methods and ("PUT", "ac") not in methods
     assert methods.count(("GET", "ac")) == 3 and methods.count(("GET", "cas")) == 3
     assert all(h["Authorization"] == "Basic Y2k6cGEgc3M=" for _, _, h, _ in Faulty.seen)
+
+
+@pytest.mark.tool
+def test_an_image_rewritten_in_place_is_uploaded_too(nginx: tuple[str, Path],
+                                                      tmp_path: Path) -> None:
+    """An edit rewrites the image over its previous build (not through a temporary); the
+    result still goes to the server, and a fresh clone of the edited project gets it."""
+    url, _store = nginx
+    project = make_project(tmp_path)
+    build(project, "--remote-cache", url)
+    with open(project / "trees" / "other" / "sub" / "file.txt", "a") as f:
+        f.write("one more line\n")
+    edited = build(project, "--remote-cache", url)
+    assert edited["built"] == ["board:image.other"], edited
+    clone = _clone(project, tmp_path, "clone")
+    again = build(clone, "--remote-cache", url)
+    assert set(again["remote"]) == IMAGES, again
+    assert outputs(clone) == outputs(project)

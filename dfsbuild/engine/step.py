@@ -96,8 +96,9 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                 record = _write(job, settings, use_cache, progress,
                                 whole_sha=upload or settings.json)
                 outcome = "built"
-                if remote is not None and upload and record.sha256:
-                    remote_note = _upload(job, remote, record) or remote_note
+            if remote is not None and upload and record.sha256 and \
+                    outcome in ("built", "patched"):  # written here, however: shared
+                remote_note = _upload(job, remote, record) or remote_note
             if job.after is not None:
                 job.after()
     except OSError as exc:
