@@ -257,3 +257,43 @@ def test_the_arm64_cards_boot_from_their_disks_alone_under_u_boot(board: str,
     device = "/dev/mmcblk0p1" if firmware == "rpi3" else "/dev/vda1"
     assert f"fsaspt-mount: {device} /boot vfat" in proc.stdout
     assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_the_bios_card_boots_from_its_disk_alone_under_seabios(built: Path,
+                                                               tmp_path: Path) -> None:
+    """SeaBIOS runs sector 0: GRUB's boot.img code, which loads core.img from the gap before
+    the first partition (both placed and patched by dfsbuild, no installer run), which reads
+    boot/grub/grub.cfg from the FAT and starts the kernel; the kernel mounts root.img. The
+    disk is built twice, the same bytes. grub.cfg is first given fsaspt.wait=0 with `dfsbuild
+    put` on a copy; the boot counter counts."""
+    from tests.qemu import unavailable
+
+    core = ROOT / "samples" / "fsaspt" / "grub" / "core.img"
+    if not core.exists():
+        proc = subprocess.run(["bash", str(ROOT / "scripts" / "make-grub")],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            unavailable(f"scripts/make-grub failed: {proc.stderr.strip()}")
+    layout = str(ROOT / "layouts" / "boards" / "fsaspt-bios.toml")
+    for build in ("b1", "b2"):
+        run_cli("build", layout, "--build-dir", str(tmp_path / build))
+    disk = tmp_path / "card.img"
+    shutil.copy(tmp_path / "b1" / "fsaspt-bios" / "fsaspt-bios.img", disk)
+    assert disk.read_bytes() == \
+        (tmp_path / "b2" / "fsaspt-bios" / "fsaspt-bios.img").read_bytes()
+    conf = tmp_path / "grub.cfg"
+    conf.write_text(run_cli("cat", f"{disk}:1", "boot/grub/grub.cfg").stdout.replace(
+        "quiet", "quiet fsaspt.wait=0"))
+    run_cli("put", f"{disk}:1", "boot/grub/grub.cfg", str(conf))
+    saved = tmp_path / "after.img"
+    proc = run_cli("boot", str(disk), "--firmware", "bios", "--timeout", "240",
+                   "--expect", "fsaspt-mount: /dev/loop0 / romfs", "--save-disk", str(saved),
+                   check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "grub: starting the kernel" in proc.stdout
+    assert "fsaspt-root: root-a is running" in proc.stdout
+    assert "root.img mounted through the offset path" in proc.stdout
+    assert "fsaspt: booting root.img in 0s" in proc.stdout
+    assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted

@@ -12,6 +12,7 @@ from dfsbuild.fileio.source import ByteSource
 from dfsbuild.ids import derive_u32
 from dfsbuild.tables import parttypes
 from dfsbuild.tables.base import DiskJob, DiskTable, PlacedDisk, TableKind
+from dfsbuild.tables.mbr import grub
 from dfsbuild.tables.place import (
     BOOT_CODE,
     PARTITIONED_SETTINGS,
@@ -21,11 +22,30 @@ from dfsbuild.tables.place import (
     place,
 )
 from dfsbuild.vocab.model import DiskSpec
-from dfsbuild.vocab.settings import Context, Setting, p_bool
+from dfsbuild.vocab.settings import Context, Setting, p_bool, p_host_path
 from dfsbuild.vocab.table import describe
 
 if TYPE_CHECKING:                 # the records are imported when a disk is planned
     from dfsbuild.tables.mbr.records import MbrEntry
+
+
+GRUB_BOOT_IMG = "/usr/lib/grub/i386-pc/boot.img"
+
+
+def _grub(opts: MbrOptions, job: DiskJob) -> tuple[bytes, bytes]:
+    """Sector 0's code and the sectors from LBA 1 of a disk that boots GRUB (grub.py)."""
+    assert opts.grub_core is not None
+    if opts.boot_code is not None:
+        raise LayoutError(job.file, "disk.grub-core", "GRUB's boot code fills sector 0: "
+                          "leave out boot-code")
+    if opts.sector_size != grub.SECTOR:
+        raise LayoutError(job.file, "disk.grub-core", "GRUB boots from 512-byte sectors; "
+                          f"this disk has {opts.sector_size}")
+    try:
+        return grub.grub_sectors(job.read_input(opts.grub_boot),
+                                 job.read_input(opts.grub_core))
+    except ValueError as exc:
+        raise LayoutError(job.file, "disk.grub-core", str(exc)) from None
 
 
 def _disk_id(value: object, ctx: Context) -> int:
@@ -56,6 +76,8 @@ class MbrOptions(PartitionedOptions):
     disk_id: int | None          # None: derived from the seed
     lba48: bool
     boot_code: str | None        # host file for bytes 0..439
+    grub_core: str | None        # GRUB's core.img, embedded from LBA 1 (grub.py)
+    grub_boot: str               # GRUB's boot.img, its code in sector 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +101,14 @@ class MbrKind(TableKind):
         Setting("lba48", p_bool, False, "`true`: primaries past 2^32 sectors get 48-bit entries "
                 "(understood by dfsbuild only) instead of an error", kind="boolean"),
         BOOT_CODE,
+        Setting("grub-core", p_host_path, None, "GRUB's `core.img` (`grub-mkimage -O i386-pc "
+                "-p '(hd0,msdos1)/boot/grub' biosdisk part_msdos fat normal linux …`): "
+                "written from sector 1, before the first partition, with `grub-boot`'s code "
+                "in sector 0, both patched to find each other as grub-bios-setup would: the "
+                "disk boots GRUB on a PC BIOS", kind="path", cached=False),
+        Setting("grub-boot", p_host_path, GRUB_BOOT_IMG, "GRUB's `boot.img`, for "
+                f"`grub-core`; default `{GRUB_BOOT_IMG}` (Debian's grub-pc-bin)",
+                kind="path", cached=False),
     )
     partition_options = MbrPartitionOptions
     partition_settings = (
@@ -106,13 +136,23 @@ class MbrKind(TableKind):
 
     def inputs(self, spec: DiskSpec) -> tuple[str, ...]:
         opts: MbrOptions = spec.options
-        return (opts.boot_code,) if opts.boot_code is not None else ()
+        grub = (opts.grub_core, opts.grub_boot) if opts.grub_core is not None else ()
+        return (*((opts.boot_code,) if opts.boot_code is not None else ()), *grub)
 
     def plan(self, spec: DiskSpec, job: DiskJob) -> PlacedDisk:
         opts: MbrOptions = spec.options
         code = mbr_boot_code(opts.boot_code, job)
+        core = b""
+        if opts.grub_core is not None:
+            code, core = _grub(opts, job)
         placed, total = place(spec, job, Frame(1, lambda n: n - 1,
                                                needs_header=lambda p: p.options.logical))
+        first = min((p.start_lba for p in placed), default=total)
+        if core and 1 + len(core) // 512 > first:
+            raise CapacityError(job.file, "disk.grub-core", f"core.img takes sectors "
+                                f"1..{len(core) // 512}, and the first partition starts at "
+                                f"sector {first}", hint="start the first partition later "
+                                "(align = \"1MiB\", the default, leaves 2047 sectors)")
         layout = PlacedDisk(self.name, opts.sector_size, total, 1, total - 1, placed)
         extended = _number(layout, spec, job.file)
         disk_id = opts.disk_id if opts.disk_id is not None else \
@@ -125,6 +165,8 @@ class MbrKind(TableKind):
         for p in placed:
             p.facts["type"] = f"{p.spec.options.type:x}"     # as sfdisk --json and inspect
         layout.structures = _structures(layout, disk_id, extended, opts.lba48, code)
+        if core:
+            layout.structures.append((grub.CORE_LBA, core))
         return layout
 
     def detect(self, src: ByteSource) -> bool:
