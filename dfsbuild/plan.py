@@ -272,7 +272,8 @@ def _key_image(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describ
     inputs: list[Input] = []
     seen = _recording(scan, describe, inputs)
     root = _assemble(layout, spec, seen[0], seen[1], images) if t.contents else None
-    job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout), build_time())
+    job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout), build_time(),
+                   read_input)
     nested = {inner: images[inner].key for inner in spec.nested()}
     material = key_material(spec.type, t.revision, options_material(t.settings, spec.options),
                             t.manifest(job), nested)
@@ -339,7 +340,8 @@ def _recording(scan: Scanner, describe: Describer,
     return rec_scan, rec_describe
 
 
-def _read_input(path: str) -> bytes:
+def read_input(path: str) -> bytes:
+    """A small host file a layout names, whole (eMBR or FAT boot code)."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_INPUT + 1)
@@ -380,7 +382,7 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
 
     def place() -> PlacedDisk:
         sizes = {name: images[name].size_bytes for name in held}
-        job = DiskJob(layout.path, sizes, build_time(), _read_input)
+        job = DiskJob(layout.path, sizes, build_time(), read_input)
         disk = kind.plan(spec, job)
         place_regions(spec, job, disk)
         return disk

@@ -72,6 +72,7 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
     from dfsbuild.fileio.sink import Sink
     from dfsbuild.images import IMAGE_TYPES
     from dfsbuild.images.base import ImageJob
+    from dfsbuild.plan import read_input
     from dfsbuild.trees.digest import DigestCache
     from dfsbuild.trees.fstree import TreeBuilder
     from dfsbuild.trees.walk import describe_file, scan_tree
@@ -93,7 +94,8 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
     spec = ImageSpec(name, t.name, f"mkfs {t.name}", args.output, options,
                      Contents(args.src, exclude))
     seed = os.path.basename(args.output)
-    job = ImageJob(spec, CLI_FILE, root, lambda p: describe_file(p, cache), seed, build_time())
+    job = ImageJob(spec, CLI_FILE, root, lambda p: describe_file(p, cache), seed, build_time(),
+                   read_input)
     planned = t.plan(job)
     with atomic_output(args.output) as fd:
         sink = Sink(fd, 0, planned.size_bytes)

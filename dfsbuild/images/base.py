@@ -34,6 +34,8 @@ class ImageJob:
     describe: Callable[[str], TreeEntry]  # a host file named by the layout -> size, digest
     seed: str = ""                    # IDs not given are derived from it (the layout's seed)
     time: int = 0                     # the build's time (clock.build_time) for timestamps
+    # A small host file's bytes (one ``describe`` has named: its digest is in the key).
+    read_input: Callable[[str], bytes] = field(default=lambda path: b"")
 
     @property
     def where(self) -> tuple[str, str]:

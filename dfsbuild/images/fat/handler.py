@@ -19,6 +19,7 @@ from dfsbuild.vocab.settings import (
     Setting,
     p_bool,
     p_choice,
+    p_host_path,
     p_int_range,
     p_size,
     p_str,
@@ -53,6 +54,7 @@ class FatOptions:
     map: str | None
     hidden_sectors: int | None
     free: int
+    boot_code: str | None
 
 
 def _size(value: object, ctx: Context) -> int | None:
@@ -168,12 +170,25 @@ class FatType(ImageType):
         Setting("free", p_size, 0, "free space the image keeps for `dfsbuild put` (a new "
                 "kernel, a larger file): `size = \"auto\"` grows by it, a fixed size must "
                 "hold it; default 0", kind="size"),
+        Setting("boot-code", p_host_path, None, "a 512-byte volume boot record whose jump "
+                "(bytes 0–2) and code (after the BPB: from byte 62, on FAT32 from 90, to "
+                "509) replace dfsbuild's `int 18h` (FAT32's backup boot sector too); the BPB "
+                "stays dfsbuild's. Default: a boot sector that hands back to the BIOS",
+                kind="path", cached=False),
     )
 
     def manifest(self, job: ImageJob) -> list[list[object]]:
         rows = manifest(job.root) if job.root is not None else []
         order = [f.dest for f in job.spec.contents.files]
-        return [*rows, ["fat:time", job.time], ["fat:seed", job.seed], ["fat:order", order]]
+        opts: FatOptions = job.spec.options
+        extra: list[list[object]] = []
+        if opts.boot_code is not None:
+            extra.append(["fat:boot-code", job.describe(opts.boot_code).digest])
+        return [*rows, ["fat:time", job.time], ["fat:seed", job.seed], ["fat:order", order],
+                *extra]
+
+    def host_files(self, options: FatOptions) -> tuple[tuple[str, str], ...]:
+        return (("boot-code", options.boot_code),) if options.boot_code is not None else ()
 
     def fat_settings(self, job: ImageJob) -> FatSettings:
         from dfsbuild.images.fat.geometry import Wanted
@@ -191,7 +206,8 @@ class FatType(ImageType):
         return FatSettings(opts.size, want, label, serial, opts.oem.ljust(8).encode(),
                            opts.hidden_sectors or 0, opts.contiguous, opts.reserve, opts.map,
                            tuple(f.dest for f in job.spec.contents.files), job.time,
-                           opts.free)
+                           opts.free, job.read_input(opts.boot_code)
+                           if opts.boot_code is not None else None)
 
     def plan(self, job: ImageJob) -> PlannedImage:
         from dfsbuild.images.fat.write import plan_fat

@@ -42,6 +42,20 @@ FSINFO_MID = struct.Struct("<III")
 BOOT_CODE = bytes([0xCD, 0x18, 0xFA, 0xF4, 0xEB, 0xFD])
 
 
+def code_start(fat32: bool) -> int:
+    """Where a boot sector's code starts: after the BPB and its extension."""
+    return 90 if fat32 else 62
+
+
+def jump_target(sector: bytes) -> int | None:
+    """Where the first instruction of a boot sector jumps to (a short or near jump)."""
+    if sector[0] == 0xEB:
+        return 2 + sector[1]
+    if sector[0] == 0xE9:
+        return (3 + int.from_bytes(sector[1:3], "little", signed=True)) & 0xFFFF
+    return None
+
+
 def eoc(bits: int) -> int:
     """The end-of-chain value written (the largest; readers take >= bad+1 as the end)."""
     return {12: 0xFFF, 16: 0xFFFF, 32: 0x0FFFFFFF}[bits]
@@ -87,6 +101,7 @@ class BootSector:
     ext_flags: int = 0          # FAT32
     dirty: int = 0              # byte 37 / 65 (Windows' "volume dirty" flags)
     boot_sig: int = 0x29
+    code: bytes = b""           # a volume boot record whose jump and code are used
 
     # 0x00: jump, OEM name; the BPB: bytes per sector, sectors per cluster, reserved
     # sectors, FATs, root entries, 16-bit total, media, 16-bit FAT size, sectors per track,
@@ -100,7 +115,7 @@ class BootSector:
 
     def pack(self) -> bytes:
         out = bytearray(self.bytes_per_sector)
-        code_at = 90 if self.fat32 else 62
+        code_at = code_start(self.fat32)
         small = self.total_sectors if self.total_sectors < 0x10000 and not self.fat32 else 0
         try:
             self.COMMON.pack_into(
@@ -118,7 +133,11 @@ class BootSector:
                                      self.volume_id, self.label, self.fs_type)
         except struct.error as exc:          # the plan checked every value: a bug
             raise InternalError(f"FAT boot sector field out of range: {exc}") from None
-        out[code_at:code_at + len(BOOT_CODE)] = BOOT_CODE
+        if self.code:
+            out[0:3] = self.code[0:3]
+            out[code_at:510] = self.code[code_at:510]
+        else:
+            out[code_at:code_at + len(BOOT_CODE)] = BOOT_CODE
         out[510:512] = SIGNATURE
         return bytes(out)
 

@@ -26,11 +26,14 @@ from dfsbuild.images.fat.records import (
     ATTR_VOLUME,
     ENTRY,
     NO_NAME,
+    SIGNATURE,
     BootSector,
     DirEntry,
     FsInfo,
+    code_start,
     eoc,
     fat_datetime,
+    jump_target,
     lfn_entries,
     pack_entries,
     pack_fat12,
@@ -56,6 +59,7 @@ class FatSettings:
     order: tuple[str, ...] = ()      # paths the layout names, in its order
     time: int = 0
     free: int = 0                    # bytes of free clusters the image must keep
+    boot_code: bytes | None = None   # a volume boot record: its jump and code are used
 
 
 @dataclass(slots=True, eq=False)
@@ -164,6 +168,8 @@ def plan_fat(root: FsNode, settings: FatSettings, where: tuple[str, str]) -> Fat
         files.sort(key=_preorder_key)
     geometry = _geometry(settings, dirs, files, map_item, where)
     g = geometry
+    if settings.boot_code is not None:
+        _check_boot_code(settings.boot_code, g.bits, where)
     fixed_root = g.bits != 32
     if fixed_root and top.slots > g.root_entries:
         raise CapacityError(*where, f"the root directory needs {top.slots} entries; a FAT{g.bits}"
@@ -278,6 +284,20 @@ def _map_text(files: list[Item], g: Geometry, digests: dict[str, str],
 
 # -- writing ------------------------------------------------------------------------------------
 
+def _check_boot_code(code: bytes, bits: int, where: tuple[str, str]) -> None:
+    """A volume boot record whose jump lands in its code, past this FAT's BPB."""
+    code_at = code_start(bits == 32)
+    if len(code) != 512 or code[510:512] != SIGNATURE:
+        raise CapacityError(*where, f"boot-code: {len(code)} bytes; a volume boot record is "
+                            "512 bytes ending 55 aa")
+    target = jump_target(code)
+    if target is None or not code_at <= target < 510:
+        lands = f"lands at byte {target}" if target is not None else "is not a jump"
+        raise CapacityError(*where, f"boot-code: its first instruction {lands}; on this "
+                            f"FAT{bits} the code starts at byte {code_at}, after the BPB",
+                            hint="use a boot record made for this FAT width")
+
+
 def boot_sector(plan: FatPlan) -> BootSector:
     g, s = plan.geometry, plan.settings
     fat32 = g.bits == 32
@@ -286,7 +306,8 @@ def boot_sector(plan: FatPlan) -> BootSector:
         g.total_sectors, g.media, g.fat_sectors, g.sectors_per_track, g.heads, s.hidden, fat32,
         0x80 if g.media == 0xF8 else 0, s.serial, s.label or NO_NAME,
         f"FAT{g.bits}".ljust(8).encode(), root_cluster=plan.root.start if fat32 else 0,
-        fsinfo_sector=1 if fat32 else 0, backup_sector=6 if fat32 else 0)
+        fsinfo_sector=1 if fat32 else 0, backup_sector=6 if fat32 else 0,
+        code=s.boot_code or b"")
 
 
 def fsinfo(plan: FatPlan) -> FsInfo:
