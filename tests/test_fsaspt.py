@@ -182,6 +182,17 @@ def test_boot_sample_boots_a_copy_and_removes_it(tmp_path: Path) -> None:
     assert not Path(copy).exists() and list(temp.iterdir()) == []
 
 
+def _upgraded(saved: Path, new_root: Path, firmware: str) -> None:
+    """Upgrading is copying a file on this firmware too: root-b's image put as root.img on
+    the disk the first boot left, booted again; the map no longer describes root.img, so the
+    vfat path takes it."""
+    run_cli("put", f"{saved}:1", "root.img", str(new_root))
+    proc = run_cli("boot", str(saved), "--firmware", firmware, "--timeout", "300",
+                   "--expect", "fsaspt-root: root-b is running", check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "root.img mounted through the vfat path" in proc.stdout
+
+
 @pytest.mark.tool
 @pytest.mark.slow
 def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
@@ -207,6 +218,7 @@ def test_the_gpt_sample_boots_from_its_disk_alone_under_uefi(built: Path,
     assert "fsaspt-root: root-a is running" in proc.stdout
     assert "root.img mounted through the offset path" in proc.stdout
     assert "fsaspt: booting root.img in 0s" in proc.stdout          # the entry put there
+    _upgraded(saved, built / "fsaspt-gpt" / "root-b.img", "uefi")
 
 
 BOARDS = {  # layout -> (scripts/fetch-kernel --arch, firmware, its file, its package)
@@ -257,6 +269,7 @@ def test_the_arm64_cards_boot_from_their_disks_alone_under_u_boot(board: str,
     device = "/dev/mmcblk0p1" if firmware == "rpi3" else "/dev/vda1"
     assert f"fsaspt-mount: {device} /boot vfat" in proc.stdout
     assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
+    _upgraded(saved, build / board / "root-b.img", firmware)
 
 
 @pytest.mark.tool
@@ -297,3 +310,4 @@ def test_the_bios_card_boots_from_its_disk_alone_under_seabios(built: Path,
     assert "root.img mounted through the offset path" in proc.stdout
     assert "fsaspt: booting root.img in 0s" in proc.stdout
     assert _env_count(saved, f"{saved}:1", tmp_path) == "1"     # the boot counter counted
+    _upgraded(saved, tmp_path / "b1" / "fsaspt-bios" / "root-b.img", "bios")
