@@ -7,7 +7,6 @@ to install. Facts behind each command: ``reference/firmware.md`` of the design d
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 
 from dfsbuild.errors import DfsbuildError
@@ -60,6 +59,8 @@ def command(firmware: Firmware, disk: str, memory_mib: int | None = None,
             append: str = "") -> list[str]:
     """The QEMU command booting ``disk`` (writable: pass a copy) on the serial console, with
     the firmware's memory unless ``memory_mib`` says otherwise."""
+    import shutil  # not on every command's start (the parser names these)
+
     qemu = shutil.which(firmware.qemu)
     if qemu is None:
         raise DfsbuildError(f"{firmware.qemu} is not installed",
