@@ -209,19 +209,32 @@ def _rewrite(job: Job, settings: Settings, use_cache: bool, whole_sha: bool) -> 
         reuse = state.extents(job.task, old.key)
         if reuse is None or st.st_nlink != 1 or not _room_for(job, fd):
             return None
-        state.begin_patch(job.task, old)
-        point("rewrite-begun")
-        try:
-            rewritten = job.rewrite(fd, reuse)
-        except OSError as exc:
-            raise _fault(exc, job.output, in_place=True) from None
-        point("rewritten")
-        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, rewritten)
-        state.record_changes(job.task, old.key, job.key, rewritten.written)
-        st = os.fstat(fd)
+        rewrite = job.rewrite
+        return _in_place(job, settings, old, fd, lambda: rewrite(fd, reuse), use_cache,
+                         whole_sha, derived=False)
     finally:
         os.close(fd)
-    return state.record(job.task, job.key, st, sha, job.material, placement=job.placement)
+
+
+def _in_place(job: Job, settings: Settings, old: Record, fd: int,
+              change: Callable[[], Rewritten | Patched], use_cache: bool, whole_sha: bool,
+              derived: bool) -> Record:
+    """Change the output of ``old`` into that of ``job`` in place: "in progress" first, then
+    ``change``, then store (``derived``: the cache entry from the previous one, the inputs
+    checked as they were copied) and record, with the spans changed for a disk holding it."""
+    state = settings.state
+    state.begin_patch(job.task, old)
+    point("rewrite-begun")
+    try:
+        done = change()
+    except OSError as exc:
+        raise _fault(exc, job.output, in_place=True) from None
+    point("rewritten")
+    sha = _check_and_store(job, settings, fd, use_cache, whole_sha, done,
+                           like=(old.key, done.written) if derived else None)
+    state.record_changes(job.task, old.key, job.key, done.written)
+    return state.record(job.task, job.key, os.fstat(fd), sha, job.material,
+                        placement=job.placement)
 
 
 def _patch_data(job: Job, settings: Settings, use_cache: bool,
@@ -247,20 +260,11 @@ def _patch_data(job: Job, settings: Settings, use_cache: bool,
         changes = changed(job.data.files(), spans, names, job.data.data_from)
         if changes is None:
             return None
-        state.begin_patch(job.task, old)
-        point("rewrite-begun")
-        try:
-            patched = write_changes(fd, changes, spans, names)
-        except OSError as exc:
-            raise _fault(exc, job.output, in_place=True) from None
-        point("rewritten")
-        sha = _check_and_store(job, settings, fd, use_cache, whole_sha, patched,
-                               like=(old.key, patched.written))
-        state.record_changes(job.task, old.key, job.key, patched.written)
-        st = os.fstat(fd)
+        return _in_place(job, settings, old, fd,
+                         lambda: write_changes(fd, changes, spans, names), use_cache,
+                         whole_sha, derived=True)
     finally:
         os.close(fd)
-    return state.record(job.task, job.key, st, sha, job.material, placement=job.placement)
 
 
 def _room_for(job: Job, fd: int) -> bool:
