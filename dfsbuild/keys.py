@@ -29,8 +29,21 @@ def key_material(kind: str, revision: int, options: dict[str, object],
 
 
 def content_key(material: dict[str, object]) -> str:
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(material_json(material).encode()).hexdigest()
+
+
+_ENCODED: dict[int, tuple[dict[str, object], str]] = {}
+
+
+def material_json(material: dict[str, object]) -> str:
+    """The JSON text a key hashes (sorted keys, no spaces, ASCII). Encoded once per material
+    (a material is not changed once made): the state records the same text (``--explain``)."""
+    held = _ENCODED.get(id(material))
+    if held is not None and held[0] is material:
+        return held[1]
+    text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    _ENCODED[id(material)] = (material, text)
+    return text
 
 
 def placement_key(material: dict[str, object], sizes: dict[str, int]) -> str | None:
@@ -49,4 +62,6 @@ def placement_key(material: dict[str, object], sizes: dict[str, int]) -> str | N
                 return None
             row = [*row[:3], size, *row[4:]]
         rows.append(row)
-    return content_key({**material, "manifest": rows, "nested": {}, "placement": 1})
+    blob = json.dumps({**material, "manifest": rows, "nested": {}, "placement": 1},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(blob.encode()).hexdigest()

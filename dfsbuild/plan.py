@@ -305,7 +305,7 @@ def _fingerprint(layout: Layout, spec: ImageSpec, images: dict[str, ImagePlan],
             lines.append(f"{path}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
                          f"{st.st_ctime_ns}\0{st.st_ino}")
             newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-    except OSError:
+    except (OSError, InputError):
         return None
     text = "\n".join(lines).encode("utf-8", "surrogateescape")
     return hashlib.sha256(text).hexdigest(), newest

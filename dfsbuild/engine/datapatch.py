@@ -27,10 +27,11 @@ Spans = dict[tuple[int, int], str]          # (offset, size) -> content there
 Names = dict[str, tuple[int, int]]          # path in the image -> (offset, size) of its data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DataFile:
     """A file whose data the image holds: its path in the image, where its bytes come from,
-    their size and content (a content id, or ``image:KEY`` for a nested image)."""
+    their size and content (a content id, or ``image:KEY`` for a nested image). One per file
+    of the image: not ``frozen``, which would make each three times as slow to make."""
 
     path: str
     source: str

@@ -14,7 +14,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
+from dfsbuild.engine import extentfile
 from dfsbuild.errors import warn
+from dfsbuild.keys import material_json
 from dfsbuild.shown import shown
 
 
@@ -98,7 +100,7 @@ class StateStore:
         state_path, material_path = self._paths(task)
         os.makedirs(self.root, exist_ok=True)
         if material is not None:
-            _write(material_path, json.dumps(material, sort_keys=True))
+            _write(material_path, material_json(material))
         rec = Record(key, st.st_size, st.st_mtime_ns, st.st_ino, sha256, False, frame or {},
                      placement)
         _write(state_path, json.dumps(asdict(rec)))
@@ -118,9 +120,7 @@ class StateStore:
         copies it and writes only what differs), and which file's data starts at an offset
         (``names``: its path in the image; a later build patches a file's data alone)."""
         os.makedirs(self.root, exist_ok=True)
-        named = names or {}
-        rows = [[at, n, what, named.get(at)] for at, n, what in extents]
-        _write(self._extents_path(task), json.dumps({"key": key, "extents": rows}))
+        _write_bytes(self._extents_path(task), extentfile.encode(key, extents, names or {}))
 
     def extents(self, task: str, key: str) -> dict[tuple[int, int], str] | None:
         """The extents recorded with the output of ``key``; None without them."""
@@ -133,19 +133,15 @@ class StateStore:
         lies (path -> (offset, size)); None without them."""
         try:
             with open(self._extents_path(task), "rb") as f:
-                data = json.loads(f.read())
-            if data["key"] != key:
-                return None
-            rows = data["extents"]
-            spans = {(at, n): what for at, n, what, _ in rows}
-            names = {name: (at, n) for at, n, _, name in rows if name is not None}
-            if not all(isinstance(k, str) for k in names) or not all(
-                    type(at) is int and type(n) is int and isinstance(what, str)
-                    for (at, n), what in spans.items()):
-                return None
-        except (OSError, ValueError, TypeError, KeyError):
+                columns = extentfile.decode(f.read(), key)
+        except OSError:
             return None
-        return spans, names
+        if columns is None:
+            return None
+        at, size, what, names = columns
+        spans = dict(zip(zip(at, size, strict=True), what, strict=True))
+        named = {name: (a, n) for a, n, name in zip(at, size, names, strict=True) if name}
+        return spans, named
 
     def record_changes(self, task: str, old_key: str, new_key: str,
                        spans: list[tuple[int, int]]) -> None:
@@ -207,10 +203,14 @@ def _safe(task: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
+    _write_bytes(path, text.encode())
+
+
+def _write_bytes(path: str, data: bytes) -> None:
     head, name = os.path.split(path)
     tmp = os.path.join(head, f".{name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 

@@ -6,7 +6,6 @@ result does not depend on the host filesystem's directory order.
 
 from __future__ import annotations
 
-import operator
 import os
 import stat
 from collections.abc import Iterator
@@ -27,9 +26,11 @@ KINDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class TreeEntry:
-    """One object found under a tree root."""
+    """One object found under a tree root. Not changed once made; not ``frozen`` only
+    because a scan makes one per input and a frozen dataclass takes three times as long to
+    make (it sets each field through ``object.__setattr__``)."""
 
     relpath: str              # "/"-separated, relative to the root; "" for the root itself
     kind: str                 # dir | file | symlink | char | block | fifo | socket
@@ -56,7 +57,8 @@ class FileTooLarge(InputError):
         super().__init__(f"{path}: {size} bytes; the image holds files up to {limit} bytes")
 
 
-Stats = dict[str, os.stat_result]       # host path -> its lstat, taken by stat_lines
+Walked = list[tuple[str, str, os.stat_result]]   # (host path, relpath, lstat) in scan order
+Stats = dict[tuple[str, tuple[str, ...]], Walked]    # (root, exclude) -> stat_lines' walk of it
 
 
 def scan_tree(
@@ -65,8 +67,8 @@ def scan_tree(
 ) -> list[TreeEntry]:
     """Every object under ``root`` (root first), honouring genromfs-style exclude patterns.
     A regular file over ``max_file`` bytes is refused from its size, before anything is
-    hashed (FileTooLarge). ``seen``: the stats ``stat_lines`` just took of this tree, used
-    instead of taking them again (each is taken once; the entry it describes is removed)."""
+    hashed (FileTooLarge). ``seen``: the walks ``stat_lines`` just made, used instead of
+    walking the tree again (each is used once: the walk taken is removed)."""
     cache = digests if digests is not None else DigestCache(None)
     try:
         st = os.stat(root)
@@ -75,14 +77,13 @@ def scan_tree(
     if not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{root}: not a directory")
     entries = [TreeEntry("", "dir", stat.S_IMODE(st.st_mode), 0, root)]
-    entries.extend(_walk(root, "", exclude, cache, max_file, seen or {}))
+    walked = seen.pop((root, exclude), None) if seen is not None else None
+    if walked is not None:
+        entries.extend([describe(path, rel, cache, max_file, lst) for path, rel, lst in walked])
+    else:
+        entries.extend(describe(child.path, relpath, cache, max_file)
+                       for child, relpath in _children(root, "", exclude))
     return entries
-
-
-def _walk(path: str, rel: str, exclude: tuple[str, ...], cache: DigestCache,
-          max_file: int | None, seen: Stats) -> Iterator[TreeEntry]:
-    for child, relpath in _children(path, rel, exclude):
-        yield describe(child.path, relpath, cache, max_file, seen.pop(child.path, None))
 
 
 def _children(path: str, rel: str,
@@ -111,31 +112,22 @@ def stat_lines(root: str, exclude: tuple[str, ...] = (),
                seen: Stats | None = None) -> tuple[list[str], int]:
     """What identifies the tree's present state without reading a file: one line per object
     (path, mode, size, mtime, ctime, inode, device numbers), as git's index identifies a
-    work tree; and the newest mtime or ctime seen (ns), for the racy-stat rule. Any fixed
-    order will do (no byte-order sort), so this is the scan's loop at its leanest. OSError
-    when the tree cannot be walked (the full scan then says why). Each stat is also put in
-    ``seen`` for a scan that follows (``scan_tree``)."""
+    work tree; and the newest mtime or ctime seen (ns), for the racy-stat rule. OSError or
+    InputError when the tree cannot be walked (the full scan then says why). The walk is the
+    scan's (same order, same exclusions) and is put in ``seen`` for a scan that follows
+    (``scan_tree``), which then lists no directory and takes no stat again."""
     st = os.stat(root)
     lines = [f"\0{st.st_mode}"]
+    walked: Walked = []
     newest = 0
-    pending = [(root, "")]
-    by_name = operator.attrgetter("name")
-    while pending:
-        path, prefix = pending.pop()
-        with os.scandir(path) as it:
-            children = sorted(it, key=by_name)
-        for child in children:
-            relpath = prefix + child.name
-            if exclude and matches(exclude, child.name, relpath):
-                continue
-            st = child.stat(follow_symlinks=False)
-            if seen is not None:
-                seen[child.path] = st
-            lines.append(f"{relpath}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
-                         f"{st.st_ctime_ns}\0{st.st_ino}\0{st.st_rdev}")
-            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
-            if stat.S_ISDIR(st.st_mode):
-                pending.append((child.path, relpath + "/"))
+    for child, relpath in _children(root, "", exclude):
+        st = child.stat(follow_symlinks=False)
+        walked.append((child.path, relpath, st))
+        lines.append(f"{relpath}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                     f"{st.st_ctime_ns}\0{st.st_ino}\0{st.st_rdev}")
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    if seen is not None:
+        seen[root, exclude] = walked
     return lines, newest
 
 
