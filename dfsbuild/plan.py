@@ -169,6 +169,16 @@ class DiskPlan:
         """The block map written beside the disk (``disk.bmap``), or None."""
         return self.output + ".bmap" if getattr(self.options, "bmap", False) else None
 
+    @property
+    def simg(self) -> str | None:
+        """The Android sparse image written beside the disk (``disk.sparse``), or None."""
+        return companion(self.output, ".simg") if getattr(self.options, "sparse", False) \
+            else None
+
+    def companions(self) -> list[str]:
+        """The files made from the disk once it is in place, as the layout asks for them."""
+        return [p for p in (self.bmap, self.simg) if p is not None]
+
     def to_json(self) -> dict[str, object]:
         kind = TABLE_KINDS[self.table]
         data: dict[str, object] = {"table": self.table, "output": self.output, "key": self.key,
@@ -176,6 +186,13 @@ class DiskPlan:
                                                            self.options)}
         data.update(self.placed.to_json(kind.partition_settings))
         return data
+
+
+def companion(output: str, suffix: str) -> str:
+    """A file beside a disk: ``board.img`` -> ``board`` + ``suffix`` (other names keep their
+    extension: ``board.raw`` -> ``board.raw`` + ``suffix``)."""
+    stem = output[:-4] if output.endswith(".img") else output
+    return stem + suffix
 
 
 @dataclass(slots=True)

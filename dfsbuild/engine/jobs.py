@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dfsbuild.engine.settings import Settings
-from dfsbuild.errors import DfsbuildError
-from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan
+from dfsbuild.errors import DfsbuildError, LayoutError
+from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, companion
 
 if TYPE_CHECKING:               # the writers are imported only when a job is made
     from dfsbuild.engine.step import Job
@@ -62,7 +62,8 @@ def stale(plans: list[LayoutPlan], settings: Settings,
     state = settings.state
     return [p for lp in plans for p in outputs(lp) if only is None or p.task in only
             if settings.force or not state.is_current(p.task, p.key, p.output)
-            or (isinstance(p, DiskPlan) and p.bmap is not None and not os.path.isfile(p.bmap))]
+            or (isinstance(p, DiskPlan)
+                and not all(os.path.isfile(c) for c in p.companions()))]
 
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
@@ -103,15 +104,22 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
 
 
 def _companions(plan: DiskPlan) -> None:
-    """The disk's block map, written from the disk now in place; an old one removed when the
-    layout no longer asks for it (it would describe other bytes)."""
+    """The disk's block map and sparse image, written from the disk now in place; an old one
+    removed when the layout no longer asks for it (it would describe other bytes)."""
     from dfsbuild.fileio.bmap import write_bmap
+    from dfsbuild.fileio.simg import BLOCK, write_simg
 
-    old_map = plan.output + ".bmap"
-    if plan.bmap is not None:
-        write_bmap(plan.output, plan.bmap)
-    elif os.path.lexists(old_map):
-        os.unlink(old_map)
+    size = os.stat(plan.output).st_size
+    if plan.simg is not None and size % BLOCK:
+        raise LayoutError(plan.layout_file, "disk.sparse", f"the disk is {size} bytes, not a "
+                          f"multiple of the sparse image's block size ({BLOCK} bytes)",
+                          hint="give disk.size in MiB, or a multiple of 4KiB")
+    for path, wanted, write in ((plan.output + ".bmap", plan.bmap, write_bmap),
+                                (companion(plan.output, ".simg"), plan.simg, write_simg)):
+        if wanted is not None:
+            write(plan.output, wanted)
+        elif os.path.lexists(path):
+            os.unlink(path)
 
 
 def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:

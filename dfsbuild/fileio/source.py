@@ -71,7 +71,8 @@ def file_chunks(path: str, size: int, chunk: int = 1 << 20) -> Iterator[bytes]:
 
 def open_image(path: str, write: bool = False) -> BinaryIO:
     """Open an image file for reading (and writing, for in-place changes): regular files and
-    block devices only (a FIFO or a terminal would block or cannot seek)."""
+    block devices only (a FIFO or a terminal would block or cannot seek). An Android sparse
+    image reads as the raw image it stands for, and cannot be opened for writing."""
     try:
         fd = os.open(path, (os.O_RDWR if write else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -82,4 +83,16 @@ def open_image(path: str, write: bool = False) -> BinaryIO:
         what = "a directory" if stat.S_ISDIR(mode) else "not a regular file or block device"
         raise InputError(f"{path}: is {what}; save the image to a file first")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "r+b" if write else "rb")
+    f = os.fdopen(fd, "r+b" if write else "rb")
+    from dfsbuild.fileio.simg_read import is_sparse, open_sparse
+
+    try:
+        if not is_sparse(f):
+            return f
+        if write:
+            raise InputError(f"{path}: an Android sparse image is read, not changed in place; "
+                             "change the raw image (simg2img makes one) or the layout")
+        return open_sparse(f)
+    except BaseException:
+        f.close()
+        raise

@@ -59,6 +59,7 @@ class PartitionedOptions:
     align: int                   # bytes
     seed: str
     bmap: bool
+    sparse: bool
 
 
 SECTOR_SIZE = Setting("sector-size", p_choice(512, 4096), 512, "`512` or `4096`; "
@@ -74,6 +75,10 @@ PARTITIONED_SETTINGS = (
     Setting("bmap", p_bool, False, "also write `OUTPUT.bmap` beside the disk: its data blocks "
             "with sha256s, in bmaptool's format, so `bmaptool copy` writes only those",
             kind="boolean"),
+    Setting("sparse", p_bool, False, "also write `OUTPUT.simg` beside the disk: an Android "
+            "sparse image (fastboot, U-Boot's `mmc swrite`, NXP's uuu) that skips only the "
+            "bytes no reader looks at and fills the zeros that matter; the disk's size must "
+            "be a multiple of 4096", kind="boolean"),
 )
 
 
