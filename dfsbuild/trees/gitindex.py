@@ -78,40 +78,50 @@ def load(start: str) -> GitIndex | None:
         index_mtime = os.stat(index).st_mtime_ns
     except OSError:
         return None
-    # The entries and the attributes, asked at once (two git processes, two cores).
+    # The entries and the attributes, asked at once (two git processes, two cores); the
+    # entries are parsed while git still answers for the attributes.
     found: list[set[bytes] | None] = [None]
     attrs = threading.Thread(target=lambda: found.__setitem__(0, _converted(top)))
     attrs.start()
     listing = _git(top, "ls-files", "-s", "--debug", "-z")
+    parsed: dict[bytes, tuple[int, tuple[str, Stat]]] = {}
+    for m in _ENTRY.finditer(listing or b""):
+        mode, blob, stage, path = m.group(1, 2, 3, 4)
+        if mode not in (b"100644", b"100755") or stage != b"0" \
+                or int(m.group(11), 16) & _NOT_CLEAN_FLAGS:
+            continue
+        c_s, c_ns, m_s, m_ns, ino, size = (int(g) for g in m.group(5, 6, 7, 8, 9, 10))
+        parsed[path] = (ino, (blob.decode(), (c_s, c_ns, m_s, m_ns, ino, size)))
     attrs.join()
     skip = found[0]
     if listing is None or skip is None:
         return None
-    entries: dict[int, tuple[str, Stat]] = {}
-    for m in _ENTRY.finditer(listing):
-        mode, blob, stage, path = m.group(1, 2, 3, 4)
-        if mode not in (b"100644", b"100755") or stage != b"0" or path in skip \
-                or int(m.group(11), 16) & _NOT_CLEAN_FLAGS:
-            continue
-        c_s, c_ns, m_s, m_ns, ino, size = (int(g) for g in m.group(5, 6, 7, 8, 9, 10))
-        entries[ino] = (blob.decode(), (c_s, c_ns, m_s, m_ns, ino, size))
+    entries = dict(found_entry for path, found_entry in parsed.items() if path not in skip)
     return GitIndex(entries, index_mtime)
 
 
 def _converted(top: str) -> set[bytes] | None:
     """The tracked paths whose checkout converts content (every source of attributes git
-    reads); None when git cannot say."""
-    paths = _git(top, "ls-files", "-z")
-    if paths is None:
+    reads); None when git cannot say. ``git ls-files`` feeds ``git check-attr --all``
+    directly (no copy through Python), which names only the attributes that are specified:
+    nothing at all where no ``.gitattributes`` applies."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        files = subprocess.Popen(["git", "ls-files", "-z"], cwd=top, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert files.stdout is not None
+        with files.stdout:
+            attrs = subprocess.run(["git", "check-attr", "-z", "--stdin", "--all"], cwd=top,
+                                   env=env, stdin=files.stdout, capture_output=True,
+                                   check=False)
+        if files.wait() != 0 or attrs.returncode != 0:
+            return None
+    except OSError:
         return None
-    out = _git(top, "check-attr", "-z", "--stdin", *(a.decode() for a in _CONVERTING),
-               stdin=paths)
-    if out is None:
-        return None
-    fields = out.split(b"\0")
+    fields = attrs.stdout.split(b"\0")
     # path, attribute, value triples; "unset" (-text, -filter ...) converts nothing
     return {fields[i] for i in range(0, len(fields) - 2, 3)
-            if fields[i + 2] not in (b"unspecified", b"unset")}
+            if fields[i + 1] in _CONVERTING and fields[i + 2] not in (b"unspecified", b"unset")}
 
 
 def _git(cwd: str, *args: str, ok: tuple[int, ...] = (0,),
