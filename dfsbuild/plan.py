@@ -175,9 +175,29 @@ class DiskPlan:
         return companion(self.output, ".simg") if getattr(self.options, "sparse", False) \
             else None
 
+    @property
+    def compression(self) -> str | None:
+        """``disk.compress``: "xz", "zstd" or None."""
+        method = getattr(self.options, "compress", None)
+        return method if method in ("xz", "zstd") else None
+
+    @property
+    def compressed(self) -> str | None:
+        """The compressed disk written beside it (``disk.compress``), or None."""
+        from dfsbuild.fileio.compress import compressed_name
+
+        method = self.compression
+        return None if method is None else compressed_name(self.output, method)
+
+    def partition_simgs(self) -> dict[str, str]:
+        """Partition name -> the sparse image of its bytes (``sparse`` on the partition)."""
+        return {p.name: companion(self.output, f".{p.name}.simg")
+                for p in self.spec.partitions if p.sparse}
+
     def companions(self) -> list[str]:
         """The files made from the disk once it is in place, as the layout asks for them."""
-        return [p for p in (self.bmap, self.simg) if p is not None]
+        return [p for p in (self.bmap, self.simg, self.compressed) if p is not None] + \
+            list(self.partition_simgs().values())
 
     def to_json(self) -> dict[str, object]:
         kind = TABLE_KINDS[self.table]
@@ -387,7 +407,8 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
         "partitions": [
             {"name": p.name, "image": p.image, "start": p.start_bytes, "size": p.size_bytes,
              "rest": p.rest, **(options_material(kind.partition_settings, p.options)
-                                if p.options is not None else {})}
+                                if p.options is not None else {}),
+             **({"sparse": True} if p.sparse else {})}
             for p in spec.partitions
         ],
         "regions": [{"name": r.name, "image": r.image, "start": r.start_bytes,

@@ -38,6 +38,7 @@ sparse = {sparse}
 [[disk.partition]]
 name = "boot"
 image = "boot"
+sparse = {part_sparse}
 [[disk.partition]]
 name = "env"
 image = "env"
@@ -45,14 +46,15 @@ image = "env"
 MIB = 1 << 20
 
 
-def _build(tmp_path: Path, table: str = "mbr", sparse: str = "true") -> Path:
+def _build(tmp_path: Path, table: str = "mbr", sparse: str = "true",
+           part_sparse: str = "false") -> Path:
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True, exist_ok=True)
     (tree / "kernel").write_bytes(os.urandom(3 * MIB))
     (tree / "sub" / "config.txt").write_text("console=ttyS0\n")
     (tmp_path / "env.txt").write_text("bootcount=0\n")
     layout = tmp_path / "card.toml"
-    layout.write_text(LAYOUT.format(table=table, sparse=sparse))
+    layout.write_text(LAYOUT.format(table=table, sparse=sparse, part_sparse=part_sparse))
     run_cli("build", str(layout), "--build-dir", str(tmp_path / "build"))
     return tmp_path / "build" / "card" / "card.img"
 
@@ -184,8 +186,45 @@ def test_the_setting_adds_and_removes_the_sparse_file(tmp_path: Path) -> None:
     assert not disk.with_suffix(".simg").exists()
     _build(tmp_path, sparse="true")
     assert disk.with_suffix(".simg").exists()
-    _build(tmp_path, sparse="false")
+    _build(tmp_path, sparse="false", part_sparse="true")
     assert not disk.with_suffix(".simg").exists()
+    assert disk.with_name("card.boot.simg").exists()
+    _build(tmp_path, sparse="false")
+    assert not disk.with_name("card.boot.simg").exists()
+
+
+@pytest.mark.tool
+def test_a_partition_s_sparse_image_is_its_bytes(tmp_path: Path) -> None:
+    """What ``fastboot flash boot card.boot.simg`` writes: the partition's bytes, the FAT and
+    the room after it (skipped where the disk has holes)."""
+    disk = _build(tmp_path, "gpt", sparse="false", part_sparse="true")
+    simg = disk.with_name("card.boot.simg")
+    expanded = tmp_path / "boot.part"
+    subprocess.run([need_tool("simg2img"), str(simg), str(expanded)], check=True)
+    table = json.loads(run_cli("inspect", "--json", str(disk)).stdout)["partitiontable"]
+    boot = next(p for p in table["partitions"] if p["name"] == "boot")
+    start, size = boot["start"] * 512, boot["size"] * 512
+    assert expanded.stat().st_size == size
+    with open(disk, "rb") as d, open(expanded, "rb") as e:
+        d.seek(start)
+        for _ in range(size // MIB):
+            assert e.read(MIB) == d.read(MIB)
+    assert run_cli("ls", str(simg), "/").stdout == run_cli("ls", f"{disk}:1", "/").stdout
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    ('name = "a/b"\nsize = "1MiB"\nsparse = true\n', "not a plain file name"),
+    ('name = "p"\nstart = "1025KiB"\nsize = "1MiB"\nsparse = true\n', "multiples of 4096"),
+])
+def test_a_partition_that_cannot_be_sparse_is_refused(tmp_path: Path, extra: str,
+                                                      words: str) -> None:
+    layout = tmp_path / "odd.toml"
+    layout.write_text('schema = 1\n[disk]\ntable = "gpt"\nsize = "8MiB"\n'
+                      '[[disk.partition]]\n' + extra)
+    proc = run_cli("build", str(layout), "--build-dir", str(tmp_path / "b"), check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "disk.partition[0]" in proc.stderr and words in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_a_disk_not_made_of_whole_blocks_is_refused(tmp_path: Path) -> None:

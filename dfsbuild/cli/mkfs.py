@@ -55,6 +55,9 @@ def add_mkfs(sub: Any) -> None:
         p.add_argument("src", metavar="SRC_DIR")
         p.add_argument("-o", "--output", required=True, metavar="OUT",
                        help="image file to write")
+        p.add_argument("--compressed", choices=("xz", "zstd"), metavar="xz|zstd",
+                       help="also write OUT.xz or OUT.zst, the image compressed reproducibly "
+                       "(as disk.compress)")
         if EXCLUDE in t.contents:
             p.add_argument("-x", "--exclude", action="append", default=[], metavar="PATTERN",
                            help="leave out matching entries (genromfs -x rules); repeatable")
@@ -101,4 +104,9 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
         sink = Sink(fd, 0, planned.size_bytes)
         t.write(planned, sink)
         sink.close()
+    if args.compressed is not None:
+        from dfsbuild.fileio.compress import compress_file, compressed_name
+
+        compress_file(args.output, compressed_name(args.output, args.compressed),
+                      args.compressed)
     return EXIT_OK

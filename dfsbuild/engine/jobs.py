@@ -3,6 +3,7 @@ here: ``dfsbuild build`` decides a no-op without importing it."""
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -104,8 +105,8 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
 
 
 def _companions(plan: DiskPlan) -> None:
-    """The disk's block map and sparse image, written from the disk now in place; an old one
-    removed when the layout no longer asks for it (it would describe other bytes)."""
+    """The disk's block map and sparse images, written from the disk now in place; one the
+    layout no longer asks for is removed (it would describe other bytes)."""
     from dfsbuild.fileio.bmap import write_bmap
     from dfsbuild.fileio.simg import BLOCK, write_simg
 
@@ -114,12 +115,43 @@ def _companions(plan: DiskPlan) -> None:
         raise LayoutError(plan.layout_file, "disk.sparse", f"the disk is {size} bytes, not a "
                           f"multiple of the sparse image's block size ({BLOCK} bytes)",
                           hint="give disk.size in MiB, or a multiple of 4KiB")
-    for path, wanted, write in ((plan.output + ".bmap", plan.bmap, write_bmap),
-                                (companion(plan.output, ".simg"), plan.simg, write_simg)):
-        if wanted is not None:
-            write(plan.output, wanted)
-        elif os.path.lexists(path):
-            os.unlink(path)
+    spans: dict[str, tuple[int, int]] = {}
+    wanted = plan.partition_simgs()
+    if wanted:
+        ss = plan.placed.sector_size
+        for part in plan.placed.partitions:
+            if part.name in wanted:
+                span = (part.start_lba * ss, part.size_sectors * ss)
+                if span[0] % BLOCK or span[1] % BLOCK:
+                    raise LayoutError(plan.layout_file, f"{part.spec.where}.sparse",
+                                      f"partition {part.name!r} is {span[1]} bytes at byte "
+                                      f"{span[0]}; a sparse image needs both multiples of "
+                                      f"{BLOCK}", hint="give the partition's size in MiB")
+                spans[wanted[part.name]] = span
+    if plan.bmap is not None:
+        write_bmap(plan.output, plan.bmap)
+    if plan.simg is not None:
+        write_simg(plan.output, plan.simg)
+    for path, span in spans.items():
+        write_simg(plan.output, path, span=span)
+    if plan.compressed is not None and plan.compression is not None:
+        from dfsbuild.fileio.compress import compress_file
+
+        compress_file(plan.output, plan.compressed, plan.compression)
+    keep = set(plan.companions())
+    stem = companion(plan.output, "")
+    for old in [plan.output + ".bmap", plan.output + ".xz", plan.output + ".zst",
+                *glob.glob(glob.escape(stem) + "*.simg")]:
+        if old not in keep and _is_companion(old, stem) and os.path.lexists(old):
+            os.unlink(old)
+
+
+def _is_companion(path: str, stem: str) -> bool:
+    """Whether ``path`` is a name dfsbuild gives a disk's companion (``STEM.simg``,
+    ``STEM.NAME.simg``, ``OUTPUT.bmap``)."""
+    rest = path[len(stem):]
+    return rest in (".simg", ".img.bmap", ".bmap", ".img.xz", ".img.zst", ".xz", ".zst") or (
+        rest.startswith(".") and rest.endswith(".simg") and "/" not in rest)
 
 
 def clean_layout(name: str, build_dir: str, settings: Settings) -> list[str]:

@@ -47,14 +47,17 @@ def run_clean(lp: LayoutPlan, settings: Settings) -> None:
 # -- task dictionaries ---------------------------------------------------------------------------
 
 class UpToDate:
-    """doit uptodate check: the output holds exactly what the current key describes."""
+    """doit uptodate check: the output holds exactly what the current key describes, and
+    the files made from it (a disk's .bmap, .simg, .xz) are there."""
 
-    def __init__(self, settings: Settings, task: str, key: str, output: str) -> None:
-        self.args = (settings, task, key, output)
+    def __init__(self, settings: Settings, task: str, key: str, output: str,
+                 companions: Sequence[str] = ()) -> None:
+        self.args = (settings, task, key, output, tuple(companions))
 
     def __call__(self, task: Any = None, values: Any = None) -> bool:
-        settings, name, key, output = self.args
-        return not settings.force and settings.state.is_current(name, key, output)
+        settings, name, key, output, companions = self.args
+        return not settings.force and settings.state.is_current(name, key, output) and \
+            all(os.path.isfile(c) for c in companions)
 
 
 def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str, Any]]:
@@ -73,7 +76,8 @@ def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str
                 "actions": [(run_output, [plan, lp, settings])],
                 "targets": [plan.output],
                 "task_dep": [lp.images[name].task for name in inner],
-                "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output)],
+                "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output,
+                                      plan.companions() if isinstance(plan, DiskPlan) else ())],
                 # The layout's first task cleans the whole layout: stale outputs too.
                 "clean": [(run_clean, [lp, settings])] if first else [],
                 "verbosity": 2,

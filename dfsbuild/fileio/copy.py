@@ -56,10 +56,10 @@ def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
         os.close(src)
 
 
-def data_extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of every run of data in the first ``size`` bytes of ``fd``, as
-    SEEK_DATA/SEEK_HOLE report them (the whole file where the filesystem cannot tell)."""
-    pos = 0
+def data_extents(fd: int, size: int, begin: int = 0) -> Iterator[tuple[int, int]]:
+    """(start, end) of every run of data in bytes ``begin`` to ``size`` of ``fd``, as
+    SEEK_DATA/SEEK_HOLE report them (the whole span where the filesystem cannot tell)."""
+    pos = begin
     while pos < size:
         try:
             start = os.lseek(fd, pos, os.SEEK_DATA)

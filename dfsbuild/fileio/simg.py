@@ -120,24 +120,25 @@ class SparseWritten:
     size_bytes: int              # of the sparse file
 
 
-def write_sparse(src: int, size: int, dst: int, crc: bool = False) -> SparseWritten:
-    """The sparse image of the first ``size`` bytes of ``src`` (a multiple of the block size)
-    into ``dst`` (empty, at offset 0), in one pass over the source's data. ``crc``: end with a
-    CRC32 chunk over the whole image."""
-    if size % BLOCK:
-        raise ValueError(f"{size} bytes: not a multiple of the sparse block size {BLOCK}")
+def write_sparse(src: int, size: int, dst: int, crc: bool = False,
+                 start: int = 0) -> SparseWritten:
+    """The sparse image of ``size`` bytes of ``src`` from ``start`` (both multiples of the
+    block size) into ``dst`` (empty, at offset 0), in one pass over the source's data.
+    ``crc``: end with a CRC32 chunk over the whole image."""
+    if size % BLOCK or start % BLOCK:
+        raise ValueError(f"{size} bytes at {start}: not whole sparse blocks of {BLOCK} bytes")
     out = _ChunkWriter(dst, crc)
-    pos = 0
-    for start, end in data_extents(src, size):
-        first, last = start // BLOCK, -(-end // BLOCK)
+    pos = 0                                  # bytes of the image done, from ``start``
+    for begin, end in data_extents(src, start + size, start):
+        first, last = (begin - start) // BLOCK, -(-(end - start) // BLOCK)
         if first * BLOCK > pos:
             out.dont_care(first - pos // BLOCK)
         at = max(first * BLOCK, pos)
         while at < last * BLOCK:
             n = min(BUFFER, last * BLOCK - at)
-            data = os.pread(src, n, at)
+            data = os.pread(src, n, start + at)
             if len(data) != n:
-                raise OSError(0, f"the image is shorter than {size} bytes")
+                raise OSError(0, f"the image is shorter than {start + size} bytes")
             out.blocks(data)
             at += n
         pos = last * BLOCK
@@ -146,12 +147,15 @@ def write_sparse(src: int, size: int, dst: int, crc: bool = False) -> SparseWrit
     return out.finish(size // BLOCK)
 
 
-def write_simg(image: str, path: str, crc: bool = False) -> SparseWritten:
-    """Write ``path``, the sparse image of the file ``image``, atomically."""
+def write_simg(image: str, path: str, crc: bool = False,
+               span: tuple[int, int] | None = None) -> SparseWritten:
+    """Write ``path``, the sparse image of the file ``image`` (or of its bytes ``span``:
+    offset, size), atomically."""
     src = os.open(image, os.O_RDONLY | os.O_CLOEXEC)
     try:
+        start, size = span if span is not None else (0, os.fstat(src).st_size)
         with atomic_output(path) as fd:
-            return write_sparse(src, os.fstat(src).st_size, fd, crc)
+            return write_sparse(src, size, fd, crc, start)
     finally:
         os.close(src)
 

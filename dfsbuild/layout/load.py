@@ -233,7 +233,7 @@ def _load_partitions(disk: Table, kind: TableKind, name: str, ctx: Context,
     parts = []
     names: dict[str, str] = {}
     others = {k: v.partition_settings for k, v in TABLE_KINDS.items()}
-    every = ["name", "image", "start", "size",
+    every = ["name", "image", "start", "size", "sparse",
              *(s.name for k in TABLE_KINDS.values() for s in k.partition_settings)]
     for i, item in enumerate(raw):
         try:
@@ -251,6 +251,10 @@ def _load_partitions(disk: Table, kind: TableKind, name: str, ctx: Context,
             size = common["size"]
             if common["image"] is None and size is None:
                 raise t.error("size", "is required for a partition without an image")
+            if common["sparse"] and not NAME.fullmatch(pname):
+                raise t.error("sparse", f"the sparse image is named after the partition; "
+                              f"{pname!r} is not a plain file name (letters, digits, '.', "
+                              "'_', '-')")
             options = kind.load_partition(t, ctx, pname)
             t.done(_owners(others, "table", name))
         except LayoutError as exc:
@@ -258,7 +262,8 @@ def _load_partitions(disk: Table, kind: TableKind, name: str, ctx: Context,
             continue
         rest = size == "rest"
         parts.append(PartitionSpec(i, f"disk.partition[{i}]", pname, common["image"],
-                                   common["start"], None if rest else size, rest, options))
+                                   common["start"], None if rest else size, rest, options,
+                                   common["sparse"]))
     return tuple(parts)
 
 

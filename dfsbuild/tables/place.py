@@ -60,6 +60,7 @@ class PartitionedOptions:
     seed: str
     bmap: bool
     sparse: bool
+    compress: str
 
 
 SECTOR_SIZE = Setting("sector-size", p_choice(512, 4096), 512, "`512` or `4096`; "
@@ -79,6 +80,9 @@ PARTITIONED_SETTINGS = (
             "sparse image (fastboot, U-Boot's `mmc swrite`, NXP's uuu) that skips only the "
             "bytes no reader looks at and fills the zeros that matter; the disk's size must "
             "be a multiple of 4096", kind="boolean"),
+    Setting("compress", p_choice("none", "xz", "zstd"), "none", "`none` (default), `xz` or "
+            "`zstd`: also write `OUTPUT.xz` / `OUTPUT.zst`, the disk compressed reproducibly "
+            "(a `.bmap` stays the raw disk's, where `bmaptool copy` looks for it)"),
 )
 
 
@@ -120,6 +124,10 @@ PARTITION_SETTINGS = (
             "`align` boundary", kind="size"),
     Setting("size", _part_size, None, "a size; omitted: the image's size in whole sectors; "
             "`\"rest\"`: up to the last usable sector (last partition only)", kind="size"),
+    Setting("sparse", p_bool, False, "also write `OUTPUT.NAME.simg` beside the disk: this "
+            "partition's bytes (its image and the room after it) as an Android sparse image, "
+            "what `fastboot flash NAME` takes; NAME of letters, digits, `.`, `_`, `-`; the "
+            "partition's start and size must be multiples of 4096", kind="boolean"),
 )
 
 

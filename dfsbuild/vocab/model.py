@@ -76,6 +76,7 @@ class PartitionSpec:
     size_bytes: int | None = None   # None: fit the image
     rest: bool = False              # size = "rest": up to the end of the disk
     options: Any = None             # the table kind's partition options record
+    sparse: bool = False            # also an Android sparse image of its bytes
 
     @property
     def label(self) -> str:
