@@ -186,6 +186,9 @@ def test_the_setting_adds_and_removes_the_sparse_file(tmp_path: Path) -> None:
     assert not disk.with_suffix(".simg").exists()
     _build(tmp_path, sparse="true")
     assert disk.with_suffix(".simg").exists()
+    disk.with_suffix(".simg").unlink()            # a companion removed: made again
+    run_cli("build", str(tmp_path / "card.toml"), "--build-dir", str(tmp_path / "build"))
+    assert disk.with_suffix(".simg").exists()
     _build(tmp_path, sparse="false", part_sparse="true")
     assert not disk.with_suffix(".simg").exists()
     assert disk.with_name("card.boot.simg").exists()
