@@ -119,8 +119,10 @@ class ImagePlan:
             "name": self.spec.name,
             "type": self.spec.type,
             "output": self.output,
+            "file": os.path.basename(self.output),
             "key": self.key,
             "size_bytes": self.size_bytes,
+            "size": self.size_bytes,          # the manifest's name
             "contains": list(self.deps),
             "files": self.planned.files,
             "options": options_json(t.settings, self.spec.options),
@@ -189,6 +191,12 @@ class DiskPlan:
         method = self.compression
         return None if method is None else compressed_name(self.output, method)
 
+    @property
+    def manifest(self) -> str | None:
+        """The manifest written beside the disk (``disk.manifest``, on by default), or None."""
+        return companion(self.output, ".json") if getattr(self.options, "manifest", True) \
+            else None
+
     def partition_simgs(self) -> dict[str, str]:
         """Partition name -> the sparse image of its bytes (``sparse`` on the partition)."""
         return {p.name: companion(self.output, f".{p.name}.simg")
@@ -196,7 +204,8 @@ class DiskPlan:
 
     def companions(self) -> list[str]:
         """The files made from the disk once it is in place, as the layout asks for them."""
-        return [p for p in (self.bmap, self.simg, self.compressed) if p is not None] + \
+        return [p for p in (self.bmap, self.simg, self.compressed, self.manifest)
+                if p is not None] + \
             list(self.partition_simgs().values())
 
     def to_json(self) -> dict[str, object]:

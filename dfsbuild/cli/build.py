@@ -225,6 +225,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    if args.manifest:
+        from dfsbuild.engine.manifest import schema_text as manifest_schema
+
+        sys.stdout.write(manifest_schema())
+        return EXIT_OK
     from dfsbuild.layout.schema import schema_text
 
     sys.stdout.write(schema_text())
@@ -361,8 +366,13 @@ def add_commands(sub: Any) -> None:
     build_dirs(v)
     variables(v)
 
-    command(sub, "schema", cmd_schema, "print the JSON Schema of layout files (for editors)",
-        "Print a JSON Schema (draft 2020-12) of the layout format, generated from the same "
-        "tables as the loader: every key with its type, default and help. Editors that read "
-        "TOML with a schema (taplo, Even Better TOML) complete and check layouts with it: "
-        "put `#:schema ./schema/layout.schema.json` on a layout's first line.")
+    sc = command(sub, "schema", cmd_schema, "print the JSON Schema of layout files (for "
+                 "editors), or of the disk manifest",
+                 "Print a JSON Schema (draft 2020-12) of the layout format, generated from the "
+                 "same tables as the loader: every key with its type, default and help. "
+                 "Editors that read TOML with a schema (taplo, Even Better TOML) complete and "
+                 "check layouts with it: put `#:schema ./schema/layout.schema.json` on a "
+                 "layout's first line. With --manifest: the schema of OUTPUT.json, the "
+                 "manifest written beside every disk.")
+    sc.add_argument("--manifest", action="store_true",
+                    help="the schema of the disk manifest (OUTPUT.json) instead")

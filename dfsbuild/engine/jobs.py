@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dfsbuild.engine.settings import Settings
+from dfsbuild.engine.state import StateStore
 from dfsbuild.errors import DfsbuildError, LayoutError
 from dfsbuild.plan import DiskPlan, ImagePlan, LayoutPlan, companion
 
@@ -101,12 +102,13 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
                frame=lambda: disk_frame(plan, images),
                patch=lambda fd, old, state: patch_disk(plan, images, fd, old.frame,
                                                        state.changes),
-               after=lambda: _companions(plan))
+               after=lambda state: _companions(plan, images, state))
 
 
-def _companions(plan: DiskPlan) -> None:
-    """The disk's block map and sparse images, written from the disk now in place; one the
-    layout no longer asks for is removed (it would describe other bytes)."""
+def _companions(plan: DiskPlan, images: dict[str, ImagePlan], state: StateStore) -> None:
+    """The disk's block map, sparse images, compressed copy and manifest, written from the
+    disk now in place; one the layout no longer asks for is removed (it would describe other
+    bytes)."""
     from dfsbuild.fileio.bmap import write_bmap
     from dfsbuild.fileio.simg import BLOCK, write_simg
 
@@ -138,10 +140,14 @@ def _companions(plan: DiskPlan) -> None:
         from dfsbuild.fileio.compress import compress_file
 
         compress_file(plan.output, plan.compressed, plan.compression)
+    if plan.manifest is not None:
+        from dfsbuild.engine.manifest import disk_manifest, write_manifest
+
+        write_manifest(plan.manifest, disk_manifest(plan, images, state))
     keep = set(plan.companions())
     stem = companion(plan.output, "")
     for old in [plan.output + ".bmap", plan.output + ".xz", plan.output + ".zst",
-                *glob.glob(glob.escape(stem) + "*.simg")]:
+                stem + ".json", *glob.glob(glob.escape(stem) + "*.simg")]:
         if old not in keep and _is_companion(old, stem) and os.path.lexists(old):
             os.unlink(old)
 
@@ -150,7 +156,8 @@ def _is_companion(path: str, stem: str) -> bool:
     """Whether ``path`` is a name dfsbuild gives a disk's companion (``STEM.simg``,
     ``STEM.NAME.simg``, ``OUTPUT.bmap``)."""
     rest = path[len(stem):]
-    return rest in (".simg", ".img.bmap", ".bmap", ".img.xz", ".img.zst", ".xz", ".zst") or (
+    return rest in (".simg", ".img.bmap", ".bmap", ".img.xz", ".img.zst", ".xz", ".zst",
+                    ".json") or (
         rest.startswith(".") and rest.endswith(".simg") and "/" not in rest)
 
 

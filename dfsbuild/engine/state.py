@@ -106,6 +106,16 @@ class StateStore:
         _write(state_path, json.dumps(asdict(rec)))
         return rec
 
+    def note_sha256(self, task: str, key: str, output: str, sha256: str) -> None:
+        """Keep ``sha256``, computed from ``output`` after the build, in the record of the
+        build of ``key`` that left it untouched (the next one asking need not hash it)."""
+        record = self.current(task, key, output)
+        if record is not None and record.sha256 is None:
+            state_path, _ = self._paths(task)
+            data = asdict(record)
+            data["sha256"] = sha256
+            _write(state_path, json.dumps(data))
+
     def begin_patch(self, task: str, record: Record) -> None:
         """Mark the output as being rewritten in place: until the next ``record`` it is not
         current, whatever its stat says."""

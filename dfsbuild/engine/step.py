@@ -43,8 +43,9 @@ class Job:
     # Disks: the frame a later patch compares with, and the patch itself (True if done).
     frame: Callable[[], dict[str, object]] | None = None
     patch: Callable[[int, Record, StateStore], bool] | None = None
-    # Files made from the output once it is in place (a disk's .bmap).
-    after: Callable[[], None] | None = None
+    # Files made from the output once it is in place (a disk's .bmap, .simg, manifest),
+    # given the build state (the manifest names the images' sha256s).
+    after: Callable[[StateStore], None] | None = None
     # The output's size as planned, asked only to check a remote record against it.
     planned_size: Callable[[], int | None] | None = None
     # Images: the writer given the previous build's extents (the file holds its bytes), or
@@ -100,7 +101,7 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                     outcome in ("built", "patched"):  # written here, however: shared
                 remote_note = _upload(job, remote, record) or remote_note
             if job.after is not None:
-                job.after()
+                job.after(settings.state)
     except OSError as exc:
         raise _fault(exc, job.output) from None
     sha = record.sha256

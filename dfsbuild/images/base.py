@@ -189,6 +189,11 @@ class FsReader:
         """Format facts for ``inspect`` (volume name, sizes, checksums, …)."""
         return {}
 
+    def identity(self) -> dict[str, str]:
+        """What ``blkid -p`` reports of the filesystem, under its names in lower case (type,
+        uuid, label), for the disk's manifest; {} for a format blkid does not know."""
+        return {}
+
     # -- written once, for every format ---------------------------------------------------------
     def walk(self) -> Iterator[FsEntry]:
         """Every entry below the root, pre-order, without recursion; a directory that

@@ -114,6 +114,7 @@ class PlacedDisk:
             item: dict[str, object] = {
                 "number": p.number, "name": p.name, "image": p.image,
                 "start_lba": p.start_lba, "size_sectors": p.size_sectors,
+                "start": p.start_lba, "size": p.size_sectors,  # sfdisk's and the manifest's
                 "last_lba": p.last_lba, "reason": p.reason, "image_bytes": p.image_bytes,
             }
             if p.header_lba is not None:

@@ -61,6 +61,7 @@ class PartitionedOptions:
     bmap: bool
     sparse: bool
     compress: str
+    manifest: bool
 
 
 SECTOR_SIZE = Setting("sector-size", p_choice(512, 4096), 512, "`512` or `4096`; "
@@ -83,6 +84,11 @@ PARTITIONED_SETTINGS = (
     Setting("compress", p_choice("none", "xz", "zstd"), "none", "`none` (default), `xz` or "
             "`zstd`: also write `OUTPUT.xz` / `OUTPUT.zst`, the disk compressed reproducibly "
             "(a `.bmap` stays the raw disk's, where `bmaptool copy` looks for it)"),
+    Setting("manifest", p_bool, True, "write `OUTPUT.json` beside the disk (default): the "
+            "table, each partition and region with its image (content key, sha256, size, "
+            "filesystem type, UUID and label as blkid reports them) and the files made "
+            "beside the disk; its JSON Schema: `dfsbuild schema --manifest`",
+            kind="boolean"),
 )
 
 

@@ -298,6 +298,10 @@ class FatReader(FsReader):
             return None
         return raw.rstrip(b" ").decode("cp850") or None
 
+    def identity(self) -> dict[str, str]:
+        label = self.label()
+        return {"type": "vfat", "uuid": self.serial(), **({"label": label} if label else {})}
+
     def serial(self) -> str:
         v = self.boot.volume_id
         return f"{v >> 16:04X}-{v & 0xFFFF:04X}"

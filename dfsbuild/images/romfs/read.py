@@ -204,6 +204,9 @@ class RomfsReader(FsReader):
             problems.append(Problem(exc.offset or 0, exc.message))
         return problems
 
+    def identity(self) -> dict[str, str]:
+        return {"type": "romfs", **({"label": self.volume} if self.volume else {})}
+
     def summary(self) -> dict[str, object]:
         return {
             "volume": self.volume,

@@ -147,6 +147,14 @@ class TrivialReader(FsReader):
     def problems(self) -> list[Problem]:
         return list(self.problem_list)
 
+    def identity(self) -> dict[str, str]:
+        """blkid knows a TrivialFS only by the ext2 superblock that carries its label."""
+        h = self.header
+        label = ext2_label(self.src.read_upto(EXT2_AT, 1024))
+        if label is None or label[1] != h.uuid:
+            return {}
+        return {"type": "ext2", "uuid": h.uuid, **({"label": label[0]} if label[0] else {})}
+
     def summary(self) -> dict[str, object]:
         h = self.header
         label = ext2_label(self.src.read_upto(EXT2_AT, 1024))
