@@ -158,7 +158,7 @@ SCHEMA: dict[str, object] = {
             "description": "sfdisk --json's partitiontable (no device or node names)",
             "required": ["label", "id", "unit", "sectorsize", "partitions"],
             "properties": {
-                "label": {"enum": ["dos", "gpt", "embr"]},
+                "label": {"type": "string", "description": "sfdisk's name of the table"},
                 "id": {"type": "string"},
                 "unit": {"const": "sectors"},
                 "sectorsize": {"enum": [512, 4096]},
