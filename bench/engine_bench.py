@@ -67,6 +67,7 @@ def layout(disk_id: int) -> str:
     return f"""schema = 1
 [disk]
 table = "mbr"
+manifest = false      # genimage writes none: the same outputs on both sides
 size = "512MiB"
 disk-id = "0x{disk_id:08x}"
 [[disk.partition]]
@@ -102,6 +103,7 @@ image disk.img {{
 SMALL_LAYOUT = """schema = 1
 [disk]
 table = "mbr"
+manifest = false      # genimage writes none: the same outputs on both sides
 size = "64MiB"
 [[disk.partition]]
 name = "boot"

@@ -145,6 +145,25 @@ def test_an_edit_in_place_writes_only_that_file(tmp_path: Path, monkeypatch: pyt
     _same_as_fresh(tmp_path, "edit")
 
 
+def test_an_edit_undone_is_patched_back_not_restored(tmp_path: Path) -> None:
+    """The cache holds the output of the undone edit's key, but the output in place differs
+    from it by one file: writing that file back beats copying the whole image from the
+    cache (a branch checked out again, ``git stash`` and ``pop``)."""
+    tree = _project(tmp_path)
+    build_here(tmp_path)
+    first = {name: (tmp_path / "build" / "l" / name).read_bytes() for name in IMAGES}
+    victim = tree / "d1" / "f5.bin"
+    before = victim.read_bytes()
+    victim.write_bytes(os.urandom(len(before)))
+    build_here(tmp_path)
+    victim.write_bytes(before)
+    result = build_here(tmp_path)
+    assert {"l:image.rom", "l:image.fat", "l:image.env"} <= set(result["patched"]), result
+    assert not {"l:image.rom", "l:image.fat", "l:image.env"} & set(result["restored"])
+    for name in IMAGES:
+        assert (tmp_path / "build" / "l" / name).read_bytes() == first[name], name
+
+
 def test_a_zero_run_over_old_bytes_becomes_a_hole(tmp_path: Path) -> None:
     """A reused file's old bytes where the new image has a long zero run read as zeros, and
     are a hole as in a fresh write (a block map of either is the same)."""

@@ -77,7 +77,14 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
         with Progress(job.task, settings) as progress:
             remote = settings.remote if use_cache else None
             remote_note = ""
-            if use_cache and not forced:
+            upload = remote is not None and not remote.read_only
+            # A data patch writes only the changed files' bytes: cheaper than a restore,
+            # which copies the whole output, also when the cache holds this key (an edit
+            # undone, a branch checked out again).
+            if job.data is not None and not forced:
+                record = _patch_data(job, settings, use_cache, whole_sha=upload or settings.json)
+                outcome = "patched" if record is not None else ""
+            if record is None and use_cache and not forced:
                 record = _restore(job, settings, progress)
                 outcome = "restored" if record is not None else ""
             if record is None and remote is not None and not forced:
@@ -85,10 +92,6 @@ def produce(job: Job, settings: Settings) -> dict[str, object]:
                 outcome = "remote" if record is not None else ""
             if record is None and job.patch is not None and not forced:
                 record = _patch(job, state, settings)
-                outcome = "patched" if record is not None else ""
-            upload = remote is not None and not remote.read_only
-            if record is None and job.data is not None and not forced:
-                record = _patch_data(job, settings, use_cache, whole_sha=upload or settings.json)
                 outcome = "patched" if record is not None else ""
             if record is None and job.rewrite is not None and not forced:
                 record = _rewrite(job, settings, use_cache, whole_sha=upload or settings.json)
