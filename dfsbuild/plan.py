@@ -197,6 +197,11 @@ class DiskPlan:
         return companion(self.output, ".json") if getattr(self.options, "manifest", True) \
             else None
 
+    @property
+    def sparse_crc(self) -> bool:
+        """``disk.sparse-crc``: the sparse images end with a CRC32 chunk."""
+        return bool(getattr(self.options, "sparse_crc", False))
+
     def partition_simgs(self) -> dict[str, str]:
         """Partition name -> the sparse image of its bytes (``sparse`` on the partition)."""
         return {p.name: companion(self.output, f".{p.name}.simg")

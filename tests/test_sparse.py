@@ -281,6 +281,26 @@ def test_random_images_expand_back(tmp_path_factory: pytest.TempPathFactory,
         assert image.check_crc() is (True if crc else None)
 
 
+@pytest.mark.tool
+def test_disk_sparse_crc_ends_the_images_with_a_crc_simg2img_accepts(tmp_path: Path) -> None:
+    disk = _build(tmp_path, "gpt", part_sparse="true")
+    layout = tmp_path / "card.toml"
+    layout.write_text(layout.read_text().replace("sparse = true\n",
+                                                 "sparse = true\nsparse-crc = true\n", 1))
+    run_cli("build", str(layout), "--build-dir", str(tmp_path / "build"))
+    for simg in (disk.with_suffix(".simg"), disk.with_name("card.boot.simg")):
+        kinds = [kind for kind, _ in _chunks(simg)]
+        assert kinds[-1] == 0xCAC4 and kinds.count(0xCAC4) == 1, kinds
+        with open(simg, "rb") as f, SparseImage(f) as image:
+            assert image.check_crc() is True
+        subprocess.run([need_tool("simg2img"), str(simg), str(tmp_path / "x.img")],
+                       check=True)
+    assert _digest(tmp_path / "x.img") != _digest(disk)        # the partition's bytes
+    subprocess.run([need_tool("simg2img"), str(disk.with_suffix(".simg")),
+                    str(tmp_path / "y.img")], check=True)
+    assert _digest(tmp_path / "y.img") == _digest(disk)
+
+
 def test_a_crc_chunk_catches_a_changed_byte(tmp_path: Path) -> None:
     raw, out = tmp_path / "raw.img", tmp_path / "out.simg"
     raw.write_bytes(os.urandom(3 * BLOCK) + bytes(BLOCK))

@@ -133,9 +133,9 @@ def _companions(plan: DiskPlan, images: dict[str, ImagePlan], state: StateStore)
     if plan.bmap is not None:
         write_bmap(plan.output, plan.bmap)
     if plan.simg is not None:
-        write_simg(plan.output, plan.simg)
+        write_simg(plan.output, plan.simg, plan.sparse_crc)
     for path, span in spans.items():
-        write_simg(plan.output, path, span=span)
+        write_simg(plan.output, path, plan.sparse_crc, span)
     if plan.compressed is not None and plan.compression is not None:
         from dfsbuild.fileio.compress import compress_file
 

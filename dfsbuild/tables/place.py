@@ -60,6 +60,7 @@ class PartitionedOptions:
     seed: str
     bmap: bool
     sparse: bool
+    sparse_crc: bool
     compress: str
     manifest: bool
 
@@ -81,6 +82,9 @@ PARTITIONED_SETTINGS = (
             "sparse image (fastboot, U-Boot's `mmc swrite`, NXP's uuu) that skips only the "
             "bytes no reader looks at and fills the zeros that matter; the disk's size must "
             "be a multiple of 4096", kind="boolean"),
+    Setting("sparse-crc", p_bool, False, "end each sparse image (the disk's and the "
+            "partitions') with a CRC32 chunk over the whole image, as `img2simg` cannot; "
+            "the blocks left out count as zeros", kind="boolean"),
     Setting("compress", p_choice("none", "xz", "zstd"), "none", "`none` (default), `xz` or "
             "`zstd`: also write `OUTPUT.xz` / `OUTPUT.zst`, the disk compressed reproducibly "
             "(a `.bmap` stays the raw disk's, where `bmaptool copy` looks for it)"),
