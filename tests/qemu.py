@@ -18,7 +18,7 @@ from tests.conftest import IN_CI, ROOT
 
 MODULES = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev",
            "virtio_pci", "virtio_blk", "romfs", "fat", "vfat", "nls_cp437", "nls_utf8",
-           "nls_ascii"]
+           "nls_ascii", "libcrc32c", "erofs"]
 
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin

@@ -280,6 +280,9 @@ PATCHABLE = LAYOUT + """[image.mapped]
 type = "fat"
 tree = "../tree"
 map = "offsets.txt"
+[image.ro]
+type = "erofs"
+tree = "../tree"
 """
 
 
@@ -289,8 +292,8 @@ map = "offsets.txt"
                       max_size=4))
 def test_data_patches_equal_a_fresh_write(tmp_path_factory: pytest.TempPathFactory,
                                           edits: list[list[int]]) -> None:
-    """Files' bytes changed, their sizes kept, a few at a time: romfs, FAT and TrivialFS
-    patch those files' data (romfs not when a change falls in its first 512 bytes, which its
+    """Files' bytes changed, their sizes kept, a few at a time: romfs, FAT, TrivialFS and
+    EROFS patch those files' data (romfs not when a change falls in its first 512 bytes, which its
     superblock checksum covers), a FAT with a map file (it lists every file's sha256) and
     cpio are rewritten; each result equals a fresh write."""
     base = tmp_path_factory.mktemp("datapatch")
@@ -303,15 +306,16 @@ def test_data_patches_equal_a_fresh_write(tmp_path_factory: pytest.TempPathFacto
             _apply(tree, "rewrite", n)
         result = build_here(base)
         assert {"l:image.mapped", "l:image.initrd"} <= set(result["built"]), result
-        assert {"l:image.fat", "l:image.env"} <= set(result["patched"]), result
+        assert {"l:image.fat", "l:image.env", "l:image.ro"} <= set(result["patched"]), result
         first = files[0] in [files[n % len(files)] for n in victims]
         assert ("l:image.rom" in result["patched"]) != first, (victims, result)
         _same_as_fresh(base, victims)
-        fresh = base / "fresh" / "l" / "mapped.img"
-        assert (base / "build" / "l" / "mapped.img").read_bytes() == fresh.read_bytes()
+        for extra in ("mapped.img", "ro.img"):
+            fresh = base / "fresh" / "l" / extra
+            assert (base / "build" / "l" / extra).read_bytes() == fresh.read_bytes()
     # The cache's entries of patched images are derived from the previous ones: put back,
     # each is the image again.
-    for name in (*IMAGES, "mapped.img"):
+    for name in (*IMAGES, "mapped.img", "ro.img"):
         (base / "build" / "l" / name).unlink()
-    assert len(build_here(base)["restored"]) == len(IMAGES) + 1
+    assert len(build_here(base)["restored"]) == len(IMAGES) + 2
     _same_as_fresh(base, "restored")

@@ -76,19 +76,18 @@ def _gen(args: argparse.Namespace) -> int:
     from dfsbuild.errors import DfsbuildError
     from dfsbuild.fileio.atomic import atomic_output, check_output_path
     from dfsbuild.fileio.sink import Sink
-    from dfsbuild.images.trivialfs.handler import _uuid
     from dfsbuild.images.trivialfs.write import TrivialSettings, plan_trivialfs, write_trivialfs
     from dfsbuild.trees.digest import DigestCache
     from dfsbuild.trees.fstree import TreeBuilder, manifest
     from dfsbuild.trees.walk import scan_tree
-    from dfsbuild.vocab.settings import Context
+    from dfsbuild.vocab.settings import Context, p_uuid
 
     builder = TreeBuilder()
     builder.add_scan(scan_tree(".", (), DigestCache(None)))
     root = builder.finish()
     if args.uuid is not None:
         try:
-            volume = _uuid(args.uuid, Context("the command line", "."))
+            volume = p_uuid(args.uuid, Context("the command line", "."))
         except ValueError as exc:
             raise DfsbuildError(f"-u {args.uuid}: {exc}") from None
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dfsbuild.images import raw
 from dfsbuild.images.base import ImageType
 from dfsbuild.images.cpio import handler as cpio
+from dfsbuild.images.erofs import handler as erofs
 from dfsbuild.images.fat import handler as fat
 from dfsbuild.images.romfs import handler as romfs
 from dfsbuild.images.trivialfs import handler as trivialfs
@@ -17,6 +18,7 @@ IMAGE_TYPES: dict[str, ImageType] = {
     "romfs": romfs.TYPE,
     "fat": fat.TYPE,
     "trivialfs": trivialfs.TYPE,
+    "erofs": erofs.TYPE,
     "cpio": cpio.TYPE,
     "raw": raw.TYPE,
 }

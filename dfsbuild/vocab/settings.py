@@ -104,6 +104,19 @@ def p_str(value: object, ctx: Context) -> str:
     return value
 
 
+def p_uuid(value: object, ctx: Context) -> str:
+    """A UUID in its usual text form, kept in lower case."""
+    import uuid
+
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise ValueError(f"{describe(value)} is not a UUID such as "
+                     "\"12345678-1234-1234-1234-123456789abc\"")
+
+
 def p_bool(value: object, ctx: Context) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected a boolean (true or false), found {describe(value)}")

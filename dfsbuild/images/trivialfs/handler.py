@@ -4,7 +4,6 @@ does."""
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -12,8 +11,7 @@ from dfsbuild.ids import derive_uuid
 from dfsbuild.images.base import EXCLUDE, FILES, TREE, ImageJob, ImageType, PlannedImage
 from dfsbuild.trees.fstree import manifest
 from dfsbuild.units import is_power_of_two
-from dfsbuild.vocab.settings import Context, Setting, p_choice, p_size, p_str
-from dfsbuild.vocab.table import describe
+from dfsbuild.vocab.settings import Context, Setting, p_choice, p_size, p_str, p_uuid
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink
@@ -29,16 +27,6 @@ class TrivialOptions:
     label: str
     align: int
     label_fs: str
-
-
-def _uuid(value: object, ctx: Context) -> str:
-    if isinstance(value, str):
-        try:
-            return str(uuidlib.UUID(value))
-        except ValueError:
-            pass
-    raise ValueError(f"{describe(value)} is not a UUID such as "
-                     "\"12345678-1234-1234-1234-123456789abc\"")
 
 
 def _label(value: object, ctx: Context) -> str:
@@ -66,7 +54,7 @@ class TrivialType(ImageType):
     contents = frozenset({TREE, EXCLUDE, FILES})
     file_reserve = True
     settings = (
-        Setting("uuid", _uuid, None, "the volume's UUID (written in lower case); default: "
+        Setting("uuid", p_uuid, None, "the volume's UUID (written in lower case); default: "
                 "derived from the layout's seed"),
         Setting("label", _label, lambda ctx: ctx.name, "the volume label blkid and findfs see "
                 "(at most 16 bytes); default: the image name"),

@@ -1,0 +1,1 @@
+"""EROFS (uncompressed): records, writer, reader, handler."""
