@@ -1,0 +1,64 @@
+"""EROFS against mkfs.erofs (uncompressed, erofs-utils), in the same run; prints ratios
+(dfsbuild / mkfs.erofs) and image sizes.
+
+    python bench/erofs_bench.py [--work DIR] [--runs 3] [--small 20000] [--large-mib 1024]
+
+Cases (target ratio <= 1.0):
+  small   20,000 small files in 40 directories
+  large   four large files, 1 GiB in all
+Both read the trees from the page cache (each is run once to warm it, then timed best-of-N).
+Not a test: machines are noisy, so nothing here fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.romfs_bench import dfsbuild_cmd, make_large, make_small, timed
+
+
+def compare(name: str, src: Path, work: Path, runs: int, mkfs: str) -> None:
+    ours = [*dfsbuild_cmd(), "mkfs", "erofs", str(src), "-o", str(work / "ours.img")]
+    peer = [mkfs, "--quiet", "-T0", "--all-root", str(work / "peer.img"), str(src)]
+    timed(ours, 1)
+    timed(peer, 1)
+    t_ours, _ = timed(ours, runs)
+    t_peer, _ = timed(peer, runs)
+    sizes = f"{(work / 'ours.img').stat().st_size >> 10} KiB vs " \
+            f"{(work / 'peer.img').stat().st_size >> 10} KiB"
+    print(f"{name:<8} dfsbuild {t_ours:7.3f}s  mkfs.erofs {t_peer:7.3f}s  ratio "
+          f"{t_ours / t_peer:5.2f} (target <= 1.00)  sizes {sizes}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    ap.add_argument("--small", type=int, default=20000, help="number of small files")
+    ap.add_argument("--large-mib", type=int, default=1024, help="total MiB of large files")
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    mkfs = shutil.which("mkfs.erofs")
+    if mkfs is None:
+        print("mkfs.erofs is not installed (apt-get install erofs-utils)", file=sys.stderr)
+        return 2
+    work = args.work or Path(tempfile.mkdtemp(prefix="dfsbuild-erofs-bench-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        make_small(work / "small", args.small)
+        compare("small", work / "small", work, args.runs, mkfs)
+        make_large(work / "large", args.large_mib)
+        compare("large", work / "large", work, args.runs, mkfs)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
