@@ -113,6 +113,10 @@ class ImagePlan:
             return self.known_size
         return self.planned.size_bytes
 
+    def companions(self) -> list[str]:
+        """Files its type makes beside the output (a hash tree's .roothash)."""
+        return list(IMAGE_TYPES[self.spec.type].companions(self.output))
+
     def summary(self) -> dict[str, object]:
         t = IMAGE_TYPES[self.spec.type]
         return {
@@ -324,7 +328,7 @@ def _key_image(layout: Layout, spec: ImageSpec, scan: Scanner, describe: Describ
     seen = _recording(scan, describe, inputs)
     root = _assemble(layout, spec, seen[0], seen[1], images) if t.contents else None
     job = ImageJob(spec, layout.path, root, _unlimited(seen[1]), _seed(layout), build_time(),
-                   read_input)
+                   read_input, lambda name: (images[name].output, images[name].size_bytes))
     nested = {inner: images[inner].key for inner in spec.nested()}
     material = key_material(spec.type, t.revision, options_material(t.settings, spec.options),
                             t.manifest(job), nested)

@@ -64,8 +64,7 @@ def stale(plans: list[LayoutPlan], settings: Settings,
     state = settings.state
     return [p for lp in plans for p in outputs(lp) if only is None or p.task in only
             if settings.force or not state.is_current(p.task, p.key, p.output)
-            or (isinstance(p, DiskPlan)
-                and not all(os.path.isfile(c) for c in p.companions()))]
+            or not all(os.path.isfile(c) for c in p.companions())]
 
 
 def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
@@ -83,10 +82,13 @@ def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
     root = plan.job.root
     if plan.placement is not None and data_from is not None and root is not None:
         data = DataPatch(plan.placement, data_from, lambda: data_files(root))
+    kind = IMAGE_TYPES[plan.spec.type]
+    after = (lambda state: kind.write_companions(plan.output)) \
+        if kind.companions(plan.output) else None
     return Job(plan.task, plan.key, plan.output, plan.material, write, plan.inputs,
                tuple((p.task, p.key, p.output) for p in inner),
                planned_size=lambda: plan.size_bytes,
-               rewrite=lambda fd, reuse: write_image(plan, fd, reuse), data=data)
+               rewrite=lambda fd, reuse: write_image(plan, fd, reuse), data=data, after=after)
 
 
 def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:

@@ -77,7 +77,7 @@ def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str
                 "targets": [plan.output],
                 "task_dep": [lp.images[name].task for name in inner],
                 "uptodate": [UpToDate(settings, plan.task, plan.key, plan.output,
-                                      plan.companions() if isinstance(plan, DiskPlan) else ())],
+                                      plan.companions())],
                 # The layout's first task cleans the whole layout: stale outputs too.
                 "clean": [(run_clean, [lp, settings])] if first else [],
                 "verbosity": 2,

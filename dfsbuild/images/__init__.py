@@ -13,6 +13,7 @@ from dfsbuild.images.erofs import handler as erofs
 from dfsbuild.images.fat import handler as fat
 from dfsbuild.images.romfs import handler as romfs
 from dfsbuild.images.trivialfs import handler as trivialfs
+from dfsbuild.images.verity import handler as verity
 
 IMAGE_TYPES: dict[str, ImageType] = {
     "romfs": romfs.TYPE,
@@ -20,5 +21,6 @@ IMAGE_TYPES: dict[str, ImageType] = {
     "trivialfs": trivialfs.TYPE,
     "erofs": erofs.TYPE,
     "cpio": cpio.TYPE,
+    "verity": verity.TYPE,
     "raw": raw.TYPE,
 }

@@ -36,6 +36,8 @@ class ImageJob:
     time: int = 0                     # the build's time (clock.build_time) for timestamps
     # A small host file's bytes (one ``describe`` has named: its digest is in the key).
     read_input: Callable[[str], bytes] = field(default=lambda path: b"")
+    # The images this one reads (``ImageType.uses``): name -> (output path, size in bytes).
+    outputs: Callable[[str], tuple[str, int]] = field(default=lambda name: ("", 0))
 
     @property
     def where(self) -> tuple[str, str]:
@@ -77,6 +79,19 @@ class ImageType:
 
     def host_files(self, options: Any) -> tuple[tuple[str, str], ...]:
         """(key, host path) of the single host files the options name, checked at load."""
+        return ()
+
+    def companions(self, output: str) -> tuple[str, ...]:
+        """Files this type makes beside its output once it is in place (none by default)."""
+        return ()
+
+    def write_companions(self, output: str) -> None:
+        """Make ``companions(output)`` from the output now in place."""
+
+    def uses(self, options: Any) -> tuple[tuple[str, str], ...]:
+        """(setting, image name) of the images of the layout this type reads whole (as
+        dm-verity's hash tree reads its data image); they are built first and their keys
+        enter this one's."""
         return ()
 
     def manifest(self, job: ImageJob) -> list[list[object]]:

@@ -198,7 +198,8 @@ def _load_image(table: Table, ctx: Context) -> ImageSpec:
                                  if v.file_reserve)
             raise LayoutError(ctx.file, f"{f.where}.reserve", f"applies to {takers}, not "
                               f"\"{kind}\"")
-    return ImageSpec(ctx.name, kind, table.where, output, options, contents)
+    return ImageSpec(ctx.name, kind, table.where, output, options, contents,
+                     uses=t.uses(options))
 
 
 def _load_disk(table: Table, ctx: Context, found: list[LayoutError]) -> DiskSpec:

@@ -59,6 +59,10 @@ def validate_layout(layout: Layout) -> None:
                 _file(file, f"{f.where}.file", f.file)
         for key, path in IMAGE_TYPES[image.type].host_files(image.options):
             _file(file, f"{image.where}.{key}", path)
+        for key, name in image.uses:
+            if name not in images:
+                raise LayoutError(file, f"{image.where}.{key}", f"no image named {name!r} in "
+                                  "this layout", hint=_known(images))
     file = layout.path
     _check_cycles(layout)
     disk = layout.disk

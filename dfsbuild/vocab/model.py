@@ -58,10 +58,12 @@ class ImageSpec:
     options: Any               # the type's frozen options record
     contents: Contents = field(default_factory=Contents)
     origin: str | None = None  # the included file that defines it (None: the layout itself)
+    uses: tuple[tuple[str, str], ...] = ()   # (setting, image): images its type reads
 
     def nested(self) -> tuple[str, ...]:
-        """Names of the images this one contains, in layout order."""
-        return tuple(f.image for f in self.contents.files if f.image is not None)
+        """Names of the images this one contains or reads, in layout order."""
+        return tuple(f.image for f in self.contents.files if f.image is not None) + \
+            tuple(name for _, name in self.uses)
 
 
 @dataclass(frozen=True, slots=True)

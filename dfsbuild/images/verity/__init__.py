@@ -1,0 +1,1 @@
+"""dm-verity hash trees (veritysetup format 1): records, writer, reader, handler."""

@@ -1,0 +1,193 @@
+"""``type = "verity"``: the dm-verity hash device of another image of the layout (``data``),
+in veritysetup's format 1 with its superblock; ``OUTPUT.roothash`` beside it holds the root
+hash that ``veritysetup open``/``verify`` and the kernel's ``dm-verity`` take."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dfsbuild.errors import CapacityError, FormatError
+from dfsbuild.ids import derive_uuid
+from dfsbuild.images.base import FsEntry, FsReader, ImageJob, ImageType, PlannedImage
+from dfsbuild.vocab.settings import Context, Setting, p_choice, p_str, p_uuid
+
+if TYPE_CHECKING:
+    from dfsbuild.fileio.sink import Sink
+    from dfsbuild.fileio.source import ByteSource
+
+ALGORITHMS = {"sha256": 32, "sha512": 64, "sha1": 20}
+
+
+@dataclass(frozen=True, slots=True)
+class VerityOptions:
+    """The settings of a ``type = "verity"`` image."""
+
+    data: str
+    salt: str | None
+    hash: str
+    block_size: int
+    uuid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerityPlan:
+    data_path: str
+    data_size: int
+    salt: bytes
+    algorithm: str
+    block_size: int
+    uuid: bytes
+    size_bytes: int
+
+
+def _salt(value: object, ctx: Context) -> str:
+    text = p_str(value, ctx)
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){0,256}", text):
+        raise ValueError(f"{text!r} is not a salt in hex (at most 256 bytes)")
+    return text.lower()
+
+
+def _block_size(value: object, ctx: Context) -> int:
+    size = p_choice(512, 1024, 2048, 4096)(value, ctx)
+    assert isinstance(size, int)
+    return size
+
+
+def roothash_path(output: str) -> str:
+    """``root-verity.img`` -> ``root-verity.roothash``."""
+    stem = output[:-4] if output.endswith(".img") else output
+    return stem + ".roothash"
+
+
+class VerityType(ImageType):
+    name = "verity"
+    help = "the dm-verity hash tree of another image (veritysetup format 1)"
+    revision = 1
+    options = VerityOptions
+    settings = (
+        Setting("data", p_str, None, "the image of this layout the hash tree protects; its "
+                "size must be a multiple of `block-size`", required=True),
+        Setting("salt", _salt, None, "the salt in hex (up to 256 bytes); default: 32 bytes "
+                "derived from the layout's seed"),
+        Setting("hash", p_choice(*ALGORITHMS), "sha256", "`sha256` (default), `sha512` or "
+                "`sha1`"),
+        Setting("block-size", _block_size, 4096, "data and hash block size: 512, 1024, 2048 "
+                "or 4096 (default)", kind="integer"),
+        Setting("uuid", p_uuid, None, "the hash device's UUID; default: derived from the "
+                "layout's seed"),
+    )
+
+    def uses(self, options: VerityOptions) -> tuple[tuple[str, str], ...]:
+        return (("data", options.data),)
+
+    def manifest(self, job: ImageJob) -> list[list[object]]:
+        return [["verity:seed", job.seed]]
+
+    def plan(self, job: ImageJob) -> PlannedImage:
+        from dfsbuild.images.verity.tree import geometry
+
+        opts: VerityOptions = job.spec.options
+        path, size = job.outputs(opts.data)
+        bs = opts.block_size
+        if size % bs or size < 2 * bs:
+            raise CapacityError(job.file, f"{job.spec.where}.data", f"image {opts.data!r} "
+                                f"is {size} bytes, not a whole number of {bs}-byte blocks "
+                                "(at least two)", hint="an EROFS image always is; give other "
+                                "images a size in MiB")
+        salt = bytes.fromhex(opts.salt) if opts.salt is not None else hashlib.sha256(
+            f"dfsbuild verity salt\0{job.seed}\0{job.spec.name}".encode()).digest()
+        ident = uuidlib.UUID(opts.uuid) if opts.uuid else \
+            derive_uuid(job.seed, f"verity:{job.spec.name}")
+        geo = geometry(size // bs, bs, ALGORITHMS[opts.hash])
+        total = (1 + geo.hash_blocks) * bs
+        return PlannedImage(VerityPlan(path, size, salt, opts.hash, bs, ident.bytes, total),
+                            total, 0, {"data_blocks": geo.data_blocks,
+                                       "levels": len(geo.level_blocks), "salt": salt.hex()})
+
+    def write(self, planned: PlannedImage, out: Sink) -> None:
+        from dfsbuild.images.verity.records import SB_SIZE, VeritySuperblock
+        from dfsbuild.images.verity.tree import geometry, hash_levels
+
+        plan: VerityPlan = planned.data
+        bs = plan.block_size
+        geo = geometry(plan.data_size // bs, bs, ALGORITHMS[plan.algorithm])
+        fd = os.open(plan.data_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            levels, _ = hash_levels(fd, plan.data_size, geo, plan.salt, plan.algorithm)
+        finally:
+            os.close(fd)
+        sb = VeritySuperblock(plan.uuid, plan.algorithm, bs, bs, geo.data_blocks, plan.salt)
+        out.write(sb.pack())
+        out.written_zeros(bs - SB_SIZE)
+        for level in reversed(levels):
+            out.write(level)
+
+    def companions(self, output: str) -> tuple[str, ...]:
+        return (roothash_path(output),)
+
+    def write_companions(self, output: str) -> None:
+        from dfsbuild.fileio.atomic import atomic_output
+        from dfsbuild.fileio.source import ByteSource, open_image
+
+        with open_image(output) as f:
+            root = VerityReader(ByteSource(f)).root_hash()
+        with atomic_output(roothash_path(output)) as fd:
+            os.write(fd, (root + "\n").encode())
+
+    def probe(self, head: bytes) -> bool:
+        from dfsbuild.images.verity.records import SIGNATURE
+
+        return head[:8] == SIGNATURE
+
+    def reader(self, src: ByteSource) -> VerityReader:
+        return VerityReader(src)
+
+
+class VerityReader(FsReader):
+    """A hash device: no files; its summary names the root hash, computed from its top
+    block and salt."""
+
+    format = "verity"
+
+    def __init__(self, src: ByteSource) -> None:
+        from dfsbuild.images.verity.records import SB_SIZE, VeritySuperblock
+
+        self.src = src.named("verity")
+        self.sb = VeritySuperblock.unpack(self.src.read(0, SB_SIZE))
+        if self.sb.algorithm not in ALGORITHMS:
+            raise FormatError("verity", 0x20, f"hash {self.sb.algorithm!r} is not read")
+
+    def root(self) -> FsEntry:
+        return FsEntry("", "", "dir", 0o755)
+
+    def children(self, directory: FsEntry) -> list[FsEntry]:
+        return []
+
+    def root_hash(self) -> str:
+        from dfsbuild.images.verity.tree import geometry
+
+        sb = self.sb
+        geo = geometry(sb.data_blocks, sb.hash_block_size, ALGORITHMS[sb.algorithm])
+        if not geo.level_blocks:
+            raise FormatError("verity", 0x48, "one data block: the root hash is the data's")
+        top = self.src.read(geo.level_start(len(geo.level_blocks) - 1) * sb.hash_block_size,
+                            sb.hash_block_size)
+        return hashlib.new(sb.algorithm, sb.salt + top).hexdigest()
+
+    def summary(self) -> dict[str, object]:
+        sb = self.sb
+        return {"root_hash": self.root_hash(), "algorithm": sb.algorithm,
+                "salt": sb.salt.hex(), "data_blocks": sb.data_blocks,
+                "data_block_size": sb.data_block_size, "hash_block_size": sb.hash_block_size,
+                "uuid": str(uuidlib.UUID(bytes=sb.uuid))}
+
+    def identity(self) -> dict[str, str]:
+        return {"type": "DM_verity_hash", "uuid": str(uuidlib.UUID(bytes=self.sb.uuid))}
+
+
+TYPE = VerityType()

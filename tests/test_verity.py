@@ -1,0 +1,103 @@
+"""type = "verity": the dm-verity hash device of another image, judged by cryptsetup's
+``veritysetup`` (``format`` of the same data with the same salt and UUID gives the same bytes
+and root hash; ``verify`` accepts the tree and refuses a flipped byte; ``dump`` shows our
+salt and sizes) and by blkid."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import need_tool, run_cli
+
+SALT = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+UUID = "82ac5165-4968-4fe2-8218-9c2a50b473fc"
+LAYOUT = f"""schema = 1
+[image.data]
+type = "raw"
+file = "data.bin"
+[image.data-verity]
+type = "verity"
+data = "data"
+salt = "{SALT}"
+uuid = "{UUID}"
+[image.root]
+type = "erofs"
+tree = "tree"
+[image.root-verity]
+type = "verity"
+data = "root"
+"""
+
+
+def _build(tmp_path: Path, blocks: int) -> Path:
+    (tmp_path / "data.bin").write_bytes(os.urandom(blocks * 4096))
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    (tree / "a.txt").write_text("a\n")
+    (tmp_path / "v.toml").write_text(LAYOUT)
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    return tmp_path / "b" / "v"
+
+
+def _veritysetup(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([need_tool("veritysetup"), *args], capture_output=True, text=True)
+
+
+@pytest.mark.tool
+@pytest.mark.parametrize("blocks", [2, 128, 129, 5000, 20_000])
+def test_veritysetup_format_gives_the_same_hash_device(tmp_path: Path, blocks: int) -> None:
+    out = _build(tmp_path, blocks)
+    theirs = tmp_path / "theirs.hash"
+    proc = _veritysetup("format", f"--salt={SALT}", f"--uuid={UUID}", str(out / "data.img"),
+                        str(theirs))
+    assert proc.returncode == 0, proc.stderr
+    root = next(line.split()[-1] for line in proc.stdout.splitlines()
+                if line.startswith("Root hash"))
+    assert (out / "data-verity.img").read_bytes() == theirs.read_bytes()
+    assert (out / "data-verity.roothash").read_text() == root + "\n"
+
+
+@pytest.mark.tool
+def test_verify_accepts_our_tree_and_refuses_a_flipped_byte(tmp_path: Path) -> None:
+    out = _build(tmp_path, 300)
+    for data, hashes in (("data.img", "data-verity"), ("root.img", "root-verity")):
+        root = (out / f"{hashes}.roothash").read_text().strip()
+        proc = _veritysetup("verify", str(out / data), str(out / f"{hashes}.img"), root)
+        assert proc.returncode == 0, proc.stderr
+    dump = _veritysetup("dump", str(out / "data-verity.img")).stdout
+    assert SALT in dump and "Data blocks:     \t300" in dump and UUID in dump
+    damaged = tmp_path / "damaged.img"
+    data = bytearray((out / "data.img").read_bytes())
+    data[123_456] ^= 1
+    damaged.write_bytes(bytes(data))
+    root = (out / "data-verity.roothash").read_text().strip()
+    proc = _veritysetup("verify", str(damaged), str(out / "data-verity.img"), root)
+    assert proc.returncode != 0
+    assert run_cli("inspect", str(out / "data-verity.img")).stdout.count(root) == 1
+    found = subprocess.run([need_tool("blkid"), "-p", "-o", "export",
+                            str(out / "data-verity.img")], capture_output=True,
+                           text=True).stdout
+    assert "TYPE=DM_verity_hash" in found and f"UUID={UUID}" in found
+
+
+def test_a_removed_roothash_is_made_again_and_bad_data_is_refused(tmp_path: Path) -> None:
+    out = _build(tmp_path, 10)
+    (out / "data-verity.roothash").unlink()
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    assert len((out / "data-verity.roothash").read_text().strip()) == 64
+    (tmp_path / "data.bin").write_bytes(os.urandom(4097))
+    proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
+                   check=False)
+    assert proc.returncode == 1 and "image.data-verity.data" in proc.stderr, proc.stderr
+    assert "4097 bytes" in proc.stderr
+    (tmp_path / "data.bin").write_bytes(os.urandom(4096))     # one block: no tree to build
+    proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
+                   check=False)
+    assert proc.returncode == 1 and "at least two" in proc.stderr, proc.stderr
+    (tmp_path / "v.toml").write_text(LAYOUT.replace('data = "data"', 'data = "nope"'))
+    proc = run_cli("check", str(tmp_path / "v.toml"), check=False)
+    assert proc.returncode == 1 and "no image named 'nope'" in proc.stderr, proc.stderr
