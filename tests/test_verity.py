@@ -5,10 +5,12 @@ salt and sizes) and by blkid."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests.conftest import need_tool, run_cli
@@ -82,6 +84,27 @@ def test_verify_accepts_our_tree_and_refuses_a_flipped_byte(tmp_path: Path) -> N
                             str(out / "data-verity.img")], capture_output=True,
                            text=True).stdout
     assert "TYPE=DM_verity_hash" in found and f"UUID={UUID}" in found
+
+
+def test_the_disk_manifest_names_the_root_hash(tmp_path: Path) -> None:
+    (tmp_path / "data.bin").write_bytes(os.urandom(8 * 4096))
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "v.toml").write_text(LAYOUT + """[disk]
+table = "gpt"
+[[disk.partition]]
+name = "root"
+image = "root"
+[[disk.partition]]
+name = "root-verity"
+image = "root-verity"
+""")
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    manifest = json.loads((tmp_path / "b" / "v" / "v.json").read_text())
+    jsonschema.validate(manifest, json.loads(run_cli("schema", "--manifest").stdout))
+    parts = {p["name"]: p["image"] for p in manifest["partitiontable"]["partitions"]}
+    root = (tmp_path / "b" / "v" / "root-verity.roothash").read_text().strip()
+    assert parts["root-verity"]["roothash"] == root
+    assert "roothash" not in parts["root"]
 
 
 def test_a_removed_roothash_is_made_again_and_bad_data_is_refused(tmp_path: Path) -> None:

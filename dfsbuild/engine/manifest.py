@@ -80,6 +80,7 @@ def _image(plan: ImagePlan, state: StateStore) -> dict[str, object]:
                               "file": os.path.basename(plan.output), "size": size,
                               "key": plan.key, "sha256": sha}
     out["filesystem"] = _identity(plan) or None
+    out.update(IMAGE_TYPES[plan.spec.type].published(plan.output))
     return out
 
 
@@ -128,6 +129,8 @@ _IMAGE = {
         "size": {"type": "integer", "minimum": 0, "description": "bytes"},
         "key": {**_SHA256, "description": "its content key (what names it in the caches)"},
         "sha256": _SHA256,
+        "roothash": {"type": "string", "pattern": "^[0-9a-f]+$",
+                     "description": "a dm-verity hash tree's root hash (type verity)"},
         "filesystem": {"oneOf": [{"type": "null"}, {
             "type": "object", "additionalProperties": False,
             "description": "what blkid -p reports: TYPE, UUID, LABEL",

@@ -88,6 +88,11 @@ class ImageType:
     def write_companions(self, output: str) -> None:
         """Make ``companions(output)`` from the output now in place."""
 
+    def published(self, output: str) -> dict[str, str]:
+        """Facts of the output in place that a disk's manifest names (a hash tree's root
+        hash); none by default."""
+        return {}
+
     def uses(self, options: Any) -> tuple[tuple[str, str], ...]:
         """(setting, image name) of the images of the layout this type reads whole (as
         dm-verity's hash tree reads its data image); they are built first and their keys

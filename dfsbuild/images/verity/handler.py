@@ -139,6 +139,13 @@ class VerityType(ImageType):
         with atomic_output(roothash_path(output)) as fd:
             os.write(fd, (root + "\n").encode())
 
+    def published(self, output: str) -> dict[str, str]:
+        try:
+            with open(roothash_path(output)) as f:
+                return {"roothash": f.read().strip()}
+        except OSError:
+            return {}
+
     def probe(self, head: bytes) -> bool:
         from dfsbuild.images.verity.records import SIGNATURE
 
