@@ -124,3 +124,31 @@ def test_a_removed_roothash_is_made_again_and_bad_data_is_refused(tmp_path: Path
     (tmp_path / "v.toml").write_text(LAYOUT.replace('data = "data"', 'data = "nope"'))
     proc = run_cli("check", str(tmp_path / "v.toml"), check=False)
     assert proc.returncode == 1 and "no image named 'nope'" in proc.stderr, proc.stderr
+
+
+@pytest.mark.tool
+def test_verity_true_on_an_image_adds_its_hash_tree(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    for i in range(50):
+        (tmp_path / "tree" / f"f{i}").write_bytes(os.urandom(3000 + i))
+    (tmp_path / "v.toml").write_text(f"""schema = 1
+[image.root]
+type = "erofs"
+tree = "tree"
+verity = true
+verity-salt = "{SALT}"
+verity-hash = "sha512"
+""")
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    out = tmp_path / "b" / "v"
+    root = (out / "root-verity.roothash").read_text().strip()
+    assert len(root) == 128                                      # sha512
+    proc = _veritysetup("verify", "--hash=sha512", str(out / "root.img"),
+                        str(out / "root-verity.img"), root)
+    assert proc.returncode == 0, proc.stderr
+    assert SALT in _veritysetup("dump", str(out / "root-verity.img")).stdout
+    (tmp_path / "v.toml").write_text((tmp_path / "v.toml").read_text() +
+                                     '[image.root-verity]\ntype = "raw"\nfile = "v.toml"\n')
+    proc = run_cli("check", str(tmp_path / "v.toml"), check=False)
+    assert proc.returncode == 1 and "image.root.verity" in proc.stderr, proc.stderr
+    assert "already has an image named 'root-verity'" in proc.stderr

@@ -3,7 +3,7 @@ its probe and reader. The engine, ``inspect`` and the CLI only speak through the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
@@ -92,6 +92,16 @@ class ImageType:
         """Facts of the output in place that a disk's manifest names (a hash tree's root
         hash); none by default."""
         return {}
+
+    def settings_of_every_image(self) -> tuple[Setting, ...]:
+        """Settings this type adds to every ``[image.NAME]`` (the hash tree's ``verity``)."""
+        return ()
+
+    def derived(self, name: str, values: Mapping[str, Any], where: str,
+                ctx: Context) -> ImageSpec | None:
+        """The image of this type that image ``name``'s values of
+        ``settings_of_every_image`` ask for, or None."""
+        return None
 
     def uses(self, options: Any) -> tuple[tuple[str, str], ...]:
         """(setting, image name) of the images of the layout this type reads whole (as

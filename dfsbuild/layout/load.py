@@ -40,7 +40,8 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 def image_common(name: str) -> tuple[Setting, ...]:
     return (Setting("output", p_output, f"{name}.img", "file name under `build/LAYOUT/`; "
-                    "default `NAME.img`", cached=False),)
+                    "default `NAME.img`", cached=False),
+            *(s for t in IMAGE_TYPES.values() for s in t.settings_of_every_image()))
 
 
 def disk_common(layout_name: str) -> tuple[Setting, ...]:
@@ -134,6 +135,7 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
     except LayoutError as exc:
         found.append(exc)
     images: dict[str, ImageSpec] = {}
+    asked: list[tuple[str, Table]] = []             # images that may ask for derived ones
     image_table = top.sub("image")
     own = [(n, sub, path) for n, sub in image_table.tables()] if image_table else []
     for image_name, sub, origin in [*own, *included.images]:
@@ -147,6 +149,13 @@ def load_layout(path: str, overrides: Mapping[str, str] | None = None) -> Layout
             spec = _load_image(sub, Context(origin, os.path.dirname(os.path.abspath(origin)),
                                             image_name))
             images[image_name] = spec if origin == path else replace(spec, origin=origin)
+            asked.append((image_name, sub))
+        except LayoutError as exc:
+            found.append(exc)
+    for image_name, sub in asked:
+        try:
+            for spec in _derived(image_name, sub, images):
+                images[spec.name] = spec
         except LayoutError as exc:
             found.append(exc)
     disk = None
@@ -179,15 +188,35 @@ def image_settings(t: ImageType) -> tuple[Setting, ...]:
     return (*t.settings, *(CONTENT_SETTINGS[k] for k in sorted(t.contents)))
 
 
+def _derived(name: str, table: Table, images: Mapping[str, ImageSpec]) -> list[ImageSpec]:
+    """The images the settings every image takes ask for (``verity = true``: its hash
+    tree), each a name the layout does not use yet."""
+    ctx = Context(table.file, os.path.dirname(os.path.abspath(table.file)), name)
+    given = read_settings(table, image_common(name), ctx)
+    out = []
+    for t in IMAGE_TYPES.values():
+        spec = t.derived(name, given, table.where, ctx)
+        if spec is None:
+            continue
+        if spec.name in images:
+            key = spec.where.rsplit(".", 1)[-1]
+            raise table.error(key, f"the layout already has an image named {spec.name!r}",
+                              hint=f"rename it, or declare [image.{spec.name}] yourself "
+                              "instead")
+        out.append(spec)
+    return out
+
+
 def _load_image(table: Table, ctx: Context) -> ImageSpec:
-    table.refuse_unknown(["type", "output", *(s.name for t in IMAGE_TYPES.values()
+    table.refuse_unknown([*(s.name for s in image_common("")), "type",
+                          *(s.name for t in IMAGE_TYPES.values()
                                                for s in image_settings(t))])
     kind = table.get("type", str, required=True)
     t = IMAGE_TYPES.get(kind)
     if t is None:
         raise table.error("type", f"{kind!r} is not an image type",
                           hint="one of: " + ", ".join(IMAGE_TYPES))
-    (output,) = read_settings(table, image_common(ctx.name), ctx).values()
+    output, *_verity = read_settings(table, image_common(ctx.name), ctx).values()
     options = t.load(table, ctx)
     contents = contents_from(read_settings(
         table, [CONTENT_SETTINGS[k] for k in sorted(t.contents)], ctx))

@@ -8,19 +8,30 @@ import hashlib
 import os
 import re
 import uuid as uuidlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from dfsbuild.errors import CapacityError, FormatError
 from dfsbuild.ids import derive_uuid
 from dfsbuild.images.base import FsEntry, FsReader, ImageJob, ImageType, PlannedImage
-from dfsbuild.vocab.settings import Context, Setting, p_choice, p_str, p_uuid
+from dfsbuild.vocab.model import ImageSpec
+from dfsbuild.vocab.settings import (
+    Context,
+    Setting,
+    build_options,
+    p_bool,
+    p_choice,
+    p_str,
+    p_uuid,
+)
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink
     from dfsbuild.fileio.source import ByteSource
 
 ALGORITHMS = {"sha256": 32, "sha512": 64, "sha1": 20}
+SHARED = ("salt", "hash", "block-size")      # also image settings: verity-salt, …
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,28 @@ class VerityType(ImageType):
         Setting("uuid", p_uuid, None, "the hash device's UUID; default: derived from the "
                 "layout's seed"),
     )
+
+    def settings_of_every_image(self) -> tuple[Setting, ...]:
+        shared = [replace(s, name=f"verity-{s.name}", help=f"with `verity = true`: the hash "
+                          f"tree's `{s.name}` (see `type = \"verity\"`)", cached=False)
+                  for s in self.settings if s.name in SHARED]
+        return (Setting("verity", p_bool, False, "also the dm-verity hash tree of this image: "
+                        "the image `NAME-verity` (`type = \"verity\"`) and "
+                        "`NAME-verity.roothash`", kind="boolean", cached=False), *shared)
+
+    def derived(self, name: str, values: Mapping[str, Any], where: str,
+                ctx: Context) -> ImageSpec | None:
+        if not values.get("verity"):
+            return None
+        hashed = f"{name}-verity"
+        own = {s.attr: s.default_for(replace(ctx, name=hashed)) for s in self.settings}
+        own["data"] = name
+        for s in SHARED:
+            attr = s.replace("-", "_")
+            own[attr] = values[f"verity_{attr}"]
+        options = build_options(self.options, self.settings, own)
+        return ImageSpec(hashed, self.name, f"{where}.verity", f"{hashed}.img", options,
+                         uses=self.uses(options))
 
     def uses(self, options: VerityOptions) -> tuple[tuple[str, str], ...]:
         return (("data", options.data),)
