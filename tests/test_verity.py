@@ -152,3 +152,32 @@ verity-hash = "sha512"
     proc = run_cli("check", str(tmp_path / "v.toml"), check=False)
     assert proc.returncode == 1 and "image.root.verity" in proc.stderr, proc.stderr
     assert "already has an image named 'root-verity'" in proc.stderr
+
+
+@pytest.mark.tool
+def test_the_verity_partition_types_are_the_discoverable_partitions_ones(
+        tmp_path: Path) -> None:
+    """sfdisk (util-linux) names the Discoverable Partitions Specification's types."""
+    (tmp_path / "data.bin").write_bytes(os.urandom(8 * 4096))
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "v.toml").write_text(LAYOUT + """[disk]
+table = "gpt"
+[[disk.partition]]
+name = "root"
+image = "root"
+type = "linux-root-x86-64"
+[[disk.partition]]
+name = "root-verity"
+image = "root-verity"
+type = "linux-root-verity-x86-64"
+[[disk.partition]]
+name = "usr"
+image = "data"
+type = "linux-usr-verity-arm64"
+""")
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    listing = subprocess.run([need_tool("sfdisk"), "-l", str(tmp_path / "b" / "v" / "v.img")],
+                             capture_output=True, text=True, check=True).stdout
+    for name in ("Linux root (x86-64)", "Linux root verity (x86-64)",
+                 "Linux /usr verity (ARM-64)"):
+        assert name in listing, listing
