@@ -54,6 +54,7 @@ class Placed:
     block_addr: int = 0
     nlink: int = 1
     entries: list[tuple[bytes, Placed | None]] = field(default_factory=list)  # dirs
+    dir_bytes: bytes | None = None   # dirs: their data, made once when written
 
     @property
     def inode_bytes(self) -> int:
@@ -191,7 +192,9 @@ def _data(p: Placed, out: Sink, start: int, n: int) -> None:
     inline when it is smaller than a block, else in the data area)."""
     node = p.node
     if node.kind == "dir":
-        out.write(b"".join(_dir_bytes(p))[start:start + n])
+        if p.dir_bytes is None:
+            p.dir_bytes = b"".join(_dir_bytes(p))
+        out.write(p.dir_bytes[start:start + n])
     elif node.kind == "symlink":
         out.write(node.target.encode("utf-8", "surrogateescape")[start:start + n])
     elif node.kind == "file":
@@ -214,8 +217,7 @@ def write_erofs(plan: ErofsPlan, out: Sink) -> None:
     meta = META_BLOCK * BLOCK
     for p in plan.inodes:
         at = meta + p.nid * SLOT
-        out.written_zeros(at - out.pos)
-        out.write(_inode(p, plan).pack())
+        out.write(bytes(at - out.pos) + _inode(p, plan).pack())   # padding: written zeros
         if p.inline:
             _data(p, out, p.size - p.inline, p.inline)
     out.written_zeros(meta + plan.meta_bytes - out.pos)
