@@ -181,3 +181,82 @@ type = "linux-usr-verity-arm64"
     for name in ("Linux root (x86-64)", "Linux root verity (x86-64)",
                  "Linux /usr verity (ARM-64)"):
         assert name in listing, listing
+
+
+VERITY_BODY = """for m in reed_solomon dm-mod dm-bufio dm-verity; do insmod /bin/$m.ko; done
+run() { DM_DISABLE_UDEV=1 /bin/ld-linux-x86-64.so.2 --library-path /bin /bin/veritysetup "$@"; }
+if run open /dev/vda root /dev/vdb ROOTHASH; then
+  echo "OPENED"
+  if mount -t erofs -o ro /dev/mapper/root /mnt; then
+    find /mnt -type f | sort | while read -r f; do
+      echo "FILE $(sha256sum "$f" | cut -d' ' -f1) ${f#/mnt/}"
+    done
+    umount /mnt
+  fi
+  run close root
+fi
+if run open /dev/vdc bad /dev/vdb ROOTHASH; then
+  if mount -t erofs -o ro /dev/mapper/bad /mnt 2>/dev/null; then
+    cat /mnt/big.bin > /dev/null 2>&1 && echo "BAD READ" || echo "BAD REFUSED"
+  else
+    echo "BAD REFUSED"
+  fi
+fi
+"""
+
+
+def _guest_files(kernel_root: Path) -> dict[str, Path]:
+    """veritysetup and what it loads, and the device-mapper modules, for the guest's /bin."""
+    import shutil
+
+    tools: dict[str, Path] = {}
+    binary = shutil.which("veritysetup") or "/usr/sbin/veritysetup"
+    tools["veritysetup"] = Path(binary)
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        words = line.split()
+        path = next((w for w in words if w.startswith("/")), None)
+        if path is not None:
+            tools[Path(path).name] = Path(path)
+    for name in ("reed_solomon", "dm-mod", "dm-bufio", "dm-verity"):
+        found = sorted(kernel_root.glob(f"lib/modules/*/kernel/**/{name}.ko"))
+        if not found:
+            pytest.skip(f"the kernel package has no {name}.ko")
+        tools[f"{name}.ko"] = found[0]
+    return tools
+
+
+@pytest.mark.tool
+@pytest.mark.slow
+def test_the_kernel_opens_our_hash_tree_and_refuses_changed_data(tmp_path: Path) -> None:
+    from tests.qemu import boot, fetch_kernel, make_initramfs
+
+    kernel = fetch_kernel()
+    need_tool("veritysetup")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.bin").write_bytes(os.urandom(300_000))
+    (tree / "small.txt").write_text("hello\n")
+    (tmp_path / "v.toml").write_text('schema = 1\n[image.root]\ntype = "erofs"\n'
+                                     'tree = "tree"\nverity = true\n')
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    out = tmp_path / "b" / "v"
+    root = (out / "root-verity.roothash").read_text().strip()
+    bad = tmp_path / "bad.img"
+    data = bytearray((out / "root.img").read_bytes())
+    at = data.index((tree / "big.bin").read_bytes()[:64]) + 1000
+    data[at] ^= 1                              # inside big.bin's data
+    bad.write_bytes(bytes(data))
+    tools = _guest_files(kernel.vmlinuz.parent.parent)
+    initrd = make_initramfs(kernel, tmp_path, VERITY_BODY.replace("ROOTHASH", root), tools)
+    guest = boot(kernel, initrd, [(out / "root.img", 512), (out / "root-verity.img", 512),
+                                  (bad, 512)])
+    body = guest.console.split("@@BEGIN@@", 1)[1].split("@@END@@", 1)[0]
+    assert "OPENED" in body, guest.console[-3000:]
+    files = {line.split(" ", 2)[2]: line.split(" ", 2)[1] for line in body.splitlines()
+             if line.startswith("FILE ")}
+    import hashlib
+
+    assert files == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                     for p in tree.iterdir()}
+    assert "BAD REFUSED" in body, guest.console[-3000:]
