@@ -86,19 +86,28 @@ def test_verify_accepts_our_tree_and_refuses_a_flipped_byte(tmp_path: Path) -> N
     assert "TYPE=DM_verity_hash" in found and f"UUID={UUID}" in found
 
 
-def test_the_disk_manifest_names_the_root_hash(tmp_path: Path) -> None:
+def _disk(tmp_path: Path, root_type: str = "", hash_type: str = "",
+          extra: str = "") -> Path:
+    """The layout's images in a GPT disk: root, its hash tree, and ``extra`` partitions."""
     (tmp_path / "data.bin").write_bytes(os.urandom(8 * 4096))
     (tmp_path / "tree").mkdir()
-    (tmp_path / "v.toml").write_text(LAYOUT + """[disk]
+    (tmp_path / "v.toml").write_text(LAYOUT + f"""[disk]
 table = "gpt"
 [[disk.partition]]
 name = "root"
 image = "root"
+{root_type}
 [[disk.partition]]
 name = "root-verity"
 image = "root-verity"
-""")
+{hash_type}
+{extra}""")
     run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    return tmp_path / "b" / "v" / "v.img"
+
+
+def test_the_disk_manifest_names_the_root_hash(tmp_path: Path) -> None:
+    _disk(tmp_path)
     manifest = json.loads((tmp_path / "b" / "v" / "v.json").read_text())
     jsonschema.validate(manifest, json.loads(run_cli("schema", "--manifest").stdout))
     parts = {p["name"]: p["image"] for p in manifest["partitiontable"]["partitions"]}
@@ -158,25 +167,10 @@ verity-hash = "sha512"
 def test_the_verity_partition_types_are_the_discoverable_partitions_ones(
         tmp_path: Path) -> None:
     """sfdisk (util-linux) names the Discoverable Partitions Specification's types."""
-    (tmp_path / "data.bin").write_bytes(os.urandom(8 * 4096))
-    (tmp_path / "tree").mkdir()
-    (tmp_path / "v.toml").write_text(LAYOUT + """[disk]
-table = "gpt"
-[[disk.partition]]
-name = "root"
-image = "root"
-type = "linux-root-x86-64"
-[[disk.partition]]
-name = "root-verity"
-image = "root-verity"
-type = "linux-root-verity-x86-64"
-[[disk.partition]]
-name = "usr"
-image = "data"
-type = "linux-usr-verity-arm64"
-""")
-    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
-    listing = subprocess.run([need_tool("sfdisk"), "-l", str(tmp_path / "b" / "v" / "v.img")],
+    disk = _disk(tmp_path, 'type = "linux-root-x86-64"', 'type = "linux-root-verity-x86-64"',
+                 '[[disk.partition]]\nname = "usr"\nimage = "data"\n'
+                 'type = "linux-usr-verity-arm64"\n')
+    listing = subprocess.run([need_tool("sfdisk"), "-l", str(disk)],
                              capture_output=True, text=True, check=True).stdout
     for name in ("Linux root (x86-64)", "Linux root verity (x86-64)",
                  "Linux /usr verity (ARM-64)"):

@@ -17,7 +17,7 @@ import os
 from dfsbuild import __version__
 from dfsbuild.engine.state import StateStore
 from dfsbuild.errors import FormatError
-from dfsbuild.fileio.atomic import atomic_output
+from dfsbuild.fileio.atomic import atomic_write
 from dfsbuild.fileio.digest import sha256_path
 from dfsbuild.fileio.source import ByteSource, open_image
 from dfsbuild.images import IMAGE_TYPES
@@ -107,11 +107,7 @@ def _files(plan: DiskPlan) -> dict[str, object]:
 
 
 def write_manifest(path: str, data: dict[str, object]) -> None:
-    text = (json.dumps(data, indent=2) + "\n").encode()
-    with atomic_output(path) as fd:
-        view = memoryview(text)
-        while view:
-            view = view[os.write(fd, view):]
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}

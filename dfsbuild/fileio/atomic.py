@@ -44,6 +44,15 @@ def atomic_output(path: str) -> Iterator[int]:
         out.commit()
 
 
+def atomic_write(path: str, data: bytes) -> None:
+    """``path`` holding ``data``, whole or not at all (every byte written, short writes
+    continued)."""
+    view = memoryview(data)
+    with atomic_output(path) as fd:
+        while view:
+            view = view[os.write(fd, view):]
+
+
 class TempOutput:
     """A temporary file beside ``path``, renamed over it by ``commit``; ``discard`` (or
     leaving the ``with`` block without committing) removes it and leaves ``path`` as it was."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from dfsbuild.fileio.atomic import atomic_output
+from dfsbuild.fileio.atomic import atomic_write
 from dfsbuild.fileio.copy import BUFFER, data_extents
 
 BLOCK = 4096
@@ -81,7 +81,4 @@ def write_bmap(image: str, path: str) -> None:
         text = bmap_text(src, os.fstat(src).st_size)
     finally:
         os.close(src)
-    data = memoryview(text.encode())
-    with atomic_output(path) as fd:
-        while data:
-            data = data[os.write(fd, data):]
+    atomic_write(path, text.encode())

@@ -164,13 +164,12 @@ class VerityType(ImageType):
         return (roothash_path(output),)
 
     def write_companions(self, output: str) -> None:
-        from dfsbuild.fileio.atomic import atomic_output
+        from dfsbuild.fileio.atomic import atomic_write
         from dfsbuild.fileio.source import ByteSource, open_image
 
         with open_image(output) as f:
             root = VerityReader(ByteSource(f)).root_hash()
-        with atomic_output(roothash_path(output)) as fd:
-            os.write(fd, (root + "\n").encode())
+        atomic_write(roothash_path(output), (root + "\n").encode())
 
     def published(self, output: str) -> dict[str, str]:
         try:
