@@ -145,9 +145,10 @@ class DiskPlan:
     output: str
     key: str
     images: tuple[str, ...]        # the images it holds
-    place: Callable[[], PlacedDisk]
+    place: Callable[[bool], PlacedDisk]    # True: the images are built (read what it needs)
     material: dict[str, object] = field(default_factory=dict)
     inputs: tuple[Input, ...] = ()
+    reads: tuple[str, ...] = ()    # images it does not hold but whose bytes shape its table
     _disk: PlacedDisk | None = None
 
     @property
@@ -163,7 +164,14 @@ class DiskPlan:
         """The disk placed: partitions numbered and at their LBAs, IDs derived, the bytes of
         every table structure (made when first asked for)."""
         if self._disk is None:
-            self._disk = self.place()
+            self._disk = self.place(False)
+        return self._disk
+
+    def settled(self) -> PlacedDisk:
+        """The placement once its images are built: a GPT GUID that a root hash gives is
+        known only then (``placed`` holds the seed's in its place until this is asked)."""
+        if self._disk is None or self._disk.pending:
+            self._disk = self.place(True)
         return self._disk
 
     @property
@@ -433,18 +441,44 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
                      "size": r.size_bytes} for r in spec.regions],
         "time": build_time(),
     }
-    nested = {name: images[name].key for name in held}
+    sources = _uuid_sources(layout, held)
+    reads = tuple(name for name in sources if name not in held)
+    nested = {name: images[name].key for name in (*held, *reads)}
     material = key_material(f"disk-{spec.table}", kind.revision, options, rows, nested)
 
-    def place() -> PlacedDisk:
+    def place(final: bool) -> PlacedDisk:
         sizes = {name: images[name].size_bytes for name in held}
-        job = DiskJob(layout.path, sizes, build_time(), read_input)
+        uuids: dict[str, str | None] = {}
+        for source, names in sources.items():
+            plan = images[source]
+            given = IMAGE_TYPES[plan.spec.type].partition_uuids(
+                plan.spec, plan.output if final else None)
+            uuids.update((name, given[name]) for name in names)
+        job = DiskJob(layout.path, sizes, build_time(), read_input, uuids)
         disk = kind.plan(spec, job)
         place_regions(spec, job, disk)
         return disk
 
     return DiskPlan(layout.name, layout.path, spec, output, content_key(material), held, place,
-                    material, tuple(inputs))
+                    material, tuple(inputs), reads)
+
+
+def _uuid_sources(layout: Layout, held: tuple[str, ...]) -> dict[str, list[str]]:
+    """Image -> the held images whose partition GUIDs its bytes give (a hash tree: its data's
+    and its own). An image two such images name takes it from the one the disk holds, and
+    from none (the seed's GUID) if that leaves more or fewer than one."""
+    named: dict[str, list[str]] = {}
+    for spec in layout.images.values():
+        for name in IMAGE_TYPES[spec.type].partition_uuids(spec, None):
+            if name in held:
+                named.setdefault(name, []).append(spec.name)
+    sources: dict[str, list[str]] = {}
+    for name, given in named.items():
+        if len(given) > 1:
+            given = [g for g in given if g in held]
+        if len(given) == 1:
+            sources.setdefault(given[0], []).append(name)
+    return sources
 
 
 def _check_tree_outside_build(layout: Layout, spec: ImageSpec, build_root: str) -> None:

@@ -177,6 +177,62 @@ def test_the_verity_partition_types_are_the_discoverable_partitions_ones(
         assert name in listing, listing
 
 
+def _guid(hexdigits: str) -> str:
+    h = hexdigits.upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def _sfdisk_uuids(disk: Path) -> dict[str, str]:
+    table = json.loads(subprocess.run([need_tool("sfdisk"), "--json", str(disk)],
+                                      capture_output=True, text=True, check=True).stdout)
+    return {p["name"]: p["uuid"] for p in table["partitiontable"]["partitions"]}
+
+
+@pytest.mark.tool
+def test_partition_guids_are_the_root_hash_halves(tmp_path: Path) -> None:
+    """systemd's convention, read back by sfdisk: the data's partition GUID is the root
+    hash's first 128 bits, the tree's its last 128 (as bytes, no version marked); a data
+    partition whose tree is elsewhere follows it too; a given ``uuid`` wins; a new salt
+    gives new GUIDs (the disk is rebuilt though it holds neither tree)."""
+    given = "0F0E0D0C-0B0A-4908-8706-050403020100"
+    disk = _disk(tmp_path, hash_type=f'uuid = "{given}"',
+                 extra='[[disk.partition]]\nname = "usr"\nimage = "data"')
+    out = tmp_path / "b" / "v"
+    root = (out / "root-verity.roothash").read_text().strip()
+    data = (out / "data-verity.roothash").read_text().strip()
+    uuids = _sfdisk_uuids(disk)
+    assert uuids["root"] == _guid(root[:32]) and uuids["root-verity"] == given
+    assert uuids["usr"] == _guid(data[:32])
+    planned = json.loads(run_cli("plan", str(tmp_path / "v.toml"), "--json").stdout)
+    parts = {p["name"]: p for p in planned[0]["disk"]["partitions"]}
+    assert parts["root"]["uuid"] is None and parts["root"]["uuid_from"] == "root hash"
+    assert parts["root-verity"]["uuid"] == given and "uuid_from" not in parts["root-verity"]
+    layout = (tmp_path / "v.toml").read_text().replace(SALT, SALT[::-1])
+    (tmp_path / "v.toml").write_text(layout)
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    data = (out / "data-verity.roothash").read_text().strip()
+    assert _sfdisk_uuids(disk)["usr"] == _guid(data[:32])
+
+
+@pytest.mark.tool
+def test_systemd_dissect_finds_root_and_verity_by_the_root_hash(tmp_path: Path) -> None:
+    dissect = need_tool("systemd-dissect")
+    disk = _disk(tmp_path, 'type = "linux-root-x86-64"', 'type = "linux-root-verity-x86-64"')
+    root = (tmp_path / "b" / "v" / "root-verity.roothash").read_text().strip()
+    proc = subprocess.run([dissect, "--json=short", f"--root-hash={root}", str(disk)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0 and "loop" in proc.stderr.lower():
+        pytest.skip(f"systemd-dissect needs a loop device here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    mounts = {m["designator"]: m for m in json.loads(proc.stdout)["mounts"]}
+    assert mounts["root"]["verity"] == "yes" and mounts["root"]["fstype"] == "erofs"
+    assert mounts["root"]["partition_uuid"] == _guid(root[:32]).lower()
+    assert mounts["root-verity"]["partition_uuid"] == _guid(root[32:]).lower()
+    proc = subprocess.run([dissect, f"--root-hash={'ab' * 32}", str(disk)],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "No root partition" in proc.stderr, proc.stderr
+
+
 VERITY_BODY = """for m in reed_solomon dm-mod dm-bufio dm-verity; do insmod /bin/$m.ko; done
 run() { DM_DISABLE_UDEV=1 /bin/ld-linux-x86-64.so.2 --library-path /bin /bin/veritysetup "$@"; }
 if run open /dev/vda root /dev/vdb ROOTHASH; then

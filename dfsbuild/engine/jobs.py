@@ -51,7 +51,7 @@ def selected(plans: list[LayoutPlan], wanted: list[tuple[str, str]]) -> set[str]
             name = todo.pop()
             tasks.add(f"{lp.layout.name}:{name}")
             if name == "disk" and lp.disk is not None:
-                todo += [f"image.{i}" for i in lp.disk.images]
+                todo += [f"image.{i}" for i in (*lp.disk.images, *lp.disk.reads)]
             elif name.startswith("image."):
                 todo += [f"image.{i}" for i in lp.images[name[6:]].deps]
     return tasks
@@ -98,9 +98,10 @@ def disk_job(plan: DiskPlan, lp: LayoutPlan) -> Job:
     from dfsbuild.engine.write import disk_frame, patch_disk, write_disk
 
     images = {name: lp.images[name] for name in plan.images}
+    deps = [*images.values(), *(lp.images[name] for name in plan.reads)]
     return Job(plan.task, plan.key, plan.output, plan.material,
                lambda fd: write_disk(plan, images, fd), plan.inputs,
-               tuple((p.task, p.key, p.output) for p in images.values()), cacheable=False,
+               tuple((p.task, p.key, p.output) for p in deps), cacheable=False,
                frame=lambda: disk_frame(plan, images),
                patch=lambda fd, old, state: patch_disk(plan, images, fd, old.frame,
                                                        state.changes),
@@ -122,8 +123,8 @@ def _companions(plan: DiskPlan, images: dict[str, ImagePlan], state: StateStore)
     spans: dict[str, tuple[int, int]] = {}
     wanted = plan.partition_simgs()
     if wanted:
-        ss = plan.placed.sector_size
-        for part in plan.placed.partitions:
+        ss = plan.settled().sector_size
+        for part in plan.settled().partitions:
             if part.name in wanted:
                 span = (part.start_lba * ss, part.size_sectors * ss)
                 if span[0] % BLOCK or span[1] % BLOCK:

@@ -31,7 +31,7 @@ FORMAT = 1
 def disk_manifest(plan: DiskPlan, images: dict[str, ImagePlan],
                   state: StateStore) -> dict[str, object]:
     """The manifest of the disk ``plan`` as it is on disk now, its companions written."""
-    placed = plan.placed
+    placed = plan.settled()
     by_number = {p.number: p for p in placed.partitions}
     size = os.stat(plan.output).st_size
     table: dict[str, object] | None = None

@@ -69,7 +69,7 @@ def task_dicts(plans: list[LayoutPlan], settings: Settings) -> Iterator[dict[str
                 inner = list(plan.deps)
             else:
                 doc = f"{plan.table} disk of {lp.layout.path}"
-                inner = list(plan.images)
+                inner = [*plan.images, *plan.reads]
             yield {
                 "basename": plan.task,
                 "doc": doc,

@@ -42,7 +42,7 @@ def write_image(plan: ImagePlan, fd: int,
 def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:
     """Table structures at their LBAs, each image copied into place keeping holes;
     everything else stays a hole."""
-    disk = plan.placed
+    disk = plan.settled()
     os.ftruncate(fd, disk.size_bytes)
     for lba, data in disk.structures:
         os.pwrite(fd, data, lba * disk.sector_size)
@@ -54,7 +54,7 @@ def write_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int) -> None:
 def disk_frame(plan: DiskPlan, images: dict[str, ImagePlan]) -> dict[str, object]:
     """What a later patch compares: the disk's size, where its structures are, and which
     image (key and size) fills each region."""
-    disk = plan.placed
+    disk = plan.settled()
     return {
         "size": disk.size_bytes,
         "sector_size": disk.sector_size,
@@ -81,7 +81,7 @@ def patch_disk(plan: DiskPlan, images: dict[str, ImagePlan], fd: int,
             or any(not isinstance(o, list) or o[:2] != n[:2]
                    for o, n in zip(old_regions, new_regions, strict=True))):
         return False
-    disk = plan.placed
+    disk = plan.settled()
     for lba, data in disk.structures:
         os.pwrite(fd, data, lba * disk.sector_size)
     contents = disk.contents()

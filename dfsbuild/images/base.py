@@ -93,6 +93,13 @@ class ImageType:
         hash); none by default."""
         return {}
 
+    def partition_uuids(self, spec: ImageSpec, output: str | None) -> dict[str, str | None]:
+        """Image name -> the unique GUID a GPT partition holding that image takes from this
+        image's bytes (systemd's convention: a hash tree's root hash names its data's
+        partition and its own), read from ``output``; with ``output`` None (not built yet),
+        the names alone, each with None. None by default."""
+        return {}
+
     def settings_of_every_image(self) -> tuple[Setting, ...]:
         """Settings this type adds to every ``[image.NAME]`` (the hash tree's ``verity``)."""
         return ()

@@ -36,6 +36,9 @@ class DiskJob:
     sizes: dict[str, int]                  # image name -> output size in bytes
     created: int                           # the build time rule, as Unix seconds
     read_input: Callable[[str], bytes]     # a small host file named by the layout
+    # image name -> the partition GUID its contents give it (a root hash's half); None: given
+    # once the images are built
+    partition_uuids: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -88,6 +91,7 @@ class PlacedDisk:
     facts: dict[str, object] = field(default_factory=dict)   # disk ID, GUID, extended, …
     whole_image: str | None = None   # table "none": the image that is the whole disk
     regions: list[PlacedRegion] = field(default_factory=list)
+    pending: bool = False            # some bytes wait for the built images (DiskPlan.settled)
 
     @property
     def size_bytes(self) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from dfsbuild.errors import CapacityError, FormatError
+from dfsbuild.fileio.source import ByteSource, open_image
 from dfsbuild.ids import derive_uuid
 from dfsbuild.images.base import FsEntry, FsReader, ImageJob, ImageType, PlannedImage
 from dfsbuild.vocab.model import ImageSpec
@@ -28,7 +29,6 @@ from dfsbuild.vocab.settings import (
 
 if TYPE_CHECKING:
     from dfsbuild.fileio.sink import Sink
-    from dfsbuild.fileio.source import ByteSource
 
 ALGORITHMS = {"sha256": 32, "sha512": 64, "sha1": 20}
 SHARED = ("salt", "hash", "block-size")      # also image settings: verity-salt, …
@@ -165,11 +165,22 @@ class VerityType(ImageType):
 
     def write_companions(self, output: str) -> None:
         from dfsbuild.fileio.atomic import atomic_write
-        from dfsbuild.fileio.source import ByteSource, open_image
 
         with open_image(output) as f:
             root = VerityReader(ByteSource(f)).root_hash()
         atomic_write(roothash_path(output), (root + "\n").encode())
+
+    def partition_uuids(self, spec: ImageSpec, output: str | None) -> dict[str, str | None]:
+        """The data's partition takes the root hash's first 128 bits as its GUID, the hash
+        tree's partition the last 128 (systemd-dissect and systemd-veritysetup-generator find
+        them so; the bits as they are, no version marked)."""
+        opts: VerityOptions = spec.options
+        if output is None:
+            return {opts.data: None, spec.name: None}
+        with open_image(output) as f:
+            root = bytes.fromhex(VerityReader(ByteSource(f)).root_hash())
+        return {opts.data: str(uuidlib.UUID(bytes=root[:16])).upper(),
+                spec.name: str(uuidlib.UUID(bytes=root[-16:])).upper()}
 
     def published(self, output: str) -> dict[str, str]:
         try:

@@ -92,7 +92,8 @@ class GptKind(TableKind):
         Setting("bootable", p_bool, False, "the legacy-BIOS-bootable attribute (bit 2)",
                 kind="boolean"),
         Setting("uuid", p_guid, None, "the unique partition GUID (default: from the seed and "
-                "the name)", kind="guid"),
+                "the name; for a dm-verity hash tree's image and its data's, the root hash's "
+                "last and first 128 bits, as systemd finds them)", kind="guid"),
         Setting("attributes", _attributes, 0, "names or bit numbers: `required`, "
                 "`no-block-io`, `legacy-bios-bootable`, `grow-fs` (59), `read-only` (60), "
                 "`shadow-copy` (61), `hidden` (62), `no-drive-letter`/`no-auto` (63)",
@@ -156,6 +157,13 @@ class GptKind(TableKind):
             p.number = i + 1
             unique = o.uuid or str(derive_uuid(opts.seed, f"gpt-partition:{p.name}")).upper()
             p.facts["uuid"] = unique
+            if o.uuid is None and p.image in job.partition_uuids:
+                # systemd's convention: a hash tree's root hash names its partitions; until
+                # the tree is built, the seed's GUID holds the place and the fact is unknown
+                from_contents = job.partition_uuids[p.image]
+                layout.pending |= from_contents is None
+                unique = from_contents or unique
+                p.facts.update(uuid=from_contents, uuid_from="root hash")
             entries.append(gpt.GptEntry(uuid.UUID(o.type), uuid.UUID(unique), p.start_lba,
                                         p.last_lba, o.attributes, p.name))
             if o.hybrid:
