@@ -177,6 +177,84 @@ def test_the_verity_partition_types_are_the_discoverable_partitions_ones(
         assert name in listing, listing
 
 
+@pytest.mark.tool
+@pytest.mark.parametrize("blocks", [2, 300])
+def test_an_appended_tree_is_veritysetups_with_a_hash_offset(tmp_path: Path,
+                                                             blocks: int) -> None:
+    """``append = true``: the data, then the superblock and tree at the data's size, as
+    ``veritysetup format DATA DATA --hash-offset=SIZE`` writes them over a copy of the data;
+    ``verify`` with that offset accepts it and refuses a flipped data byte."""
+    (tmp_path / "data.bin").write_bytes(os.urandom(blocks * 4096))
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "v.toml").write_text(LAYOUT.replace('uuid = "', 'append = true\nuuid = "'))
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    out = tmp_path / "b" / "v"
+    ours = (out / "data-verity.img").read_bytes()
+    size = blocks * 4096
+    assert ours[:size] == (tmp_path / "data.bin").read_bytes()
+    theirs = tmp_path / "theirs.img"
+    theirs.write_bytes((tmp_path / "data.bin").read_bytes())
+    proc = _veritysetup("format", f"--salt={SALT}", f"--uuid={UUID}", f"--hash-offset={size}",
+                        f"--data-blocks={blocks}", str(theirs), str(theirs))
+    assert proc.returncode == 0, proc.stderr
+    assert theirs.read_bytes() == ours
+    root = (out / "data-verity.roothash").read_text().strip()
+    assert f"Root hash:      \t{root}" in proc.stdout
+    image = str(out / "data-verity.img")
+    proc = _veritysetup("verify", f"--hash-offset={size}", image, image, root)
+    assert proc.returncode == 0, proc.stderr
+    damaged = tmp_path / "damaged.img"
+    damaged.write_bytes(ours[:size - 1] + bytes([ours[size - 1] ^ 1]) + ours[size:])
+    proc = _veritysetup("verify", f"--hash-offset={size}", str(damaged), str(damaged), root)
+    assert proc.returncode != 0
+
+
+@pytest.mark.tool
+def test_verity_append_makes_the_image_its_data_with_the_tree(tmp_path: Path) -> None:
+    """``verity = "append"``: the image keeps its name and output and holds its data then
+    the tree; the data alone is NAME-data; a disk's partition takes the whole, which
+    blkid and fsck.erofs still see as the EROFS and the manifest names with its root hash."""
+    (tmp_path / "tree").mkdir()
+    for i in range(40):
+        (tmp_path / "tree" / f"f{i}").write_bytes(os.urandom(5000 + i))
+    (tmp_path / "v.toml").write_text("""schema = 1
+[image.root]
+type = "erofs"
+tree = "tree"
+output = "rootfs.erofs"
+verity = "append"
+[disk]
+table = "gpt"
+[[disk.partition]]
+name = "root"
+image = "root"
+""")
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    out = tmp_path / "b" / "v"
+    data = (out / "root-data.img").read_bytes()
+    whole = (out / "rootfs.erofs").read_bytes()
+    assert whole[:len(data)] == data and len(whole) > len(data)
+    root = (out / "rootfs.erofs.roothash").read_text().strip()
+    image = str(out / "rootfs.erofs")
+    proc = _veritysetup("verify", f"--hash-offset={len(data)}", image, image, root)
+    assert proc.returncode == 0, proc.stderr
+    subprocess.run([need_tool("fsck.erofs"), image], check=True, capture_output=True)
+    found = subprocess.run([need_tool("blkid"), "-p", "-o", "export", image],
+                           capture_output=True, text=True).stdout
+    assert "TYPE=erofs" in found and "LABEL=root" in found
+    manifest = json.loads((out / "v.json").read_text())
+    part = manifest["partitiontable"]["partitions"][0]["image"]
+    assert part["name"] == "root" and part["roothash"] == root
+    for bad, said in (('verity = "yes"', "expected true, false or 'append'"),
+                      ('verity = "append"\n[image.root-data]\ntype = "raw"\nfile = "v.toml"',
+                       "already has an image named 'root-data'")):
+        (tmp_path / "bad.toml").write_text(f'schema = 1\n[image.root]\ntype = "erofs"\n'
+                                           f'tree = "tree"\n{bad}\n')
+        proc = run_cli("check", str(tmp_path / "bad.toml"), check=False)
+        assert proc.returncode == 1 and "image.root.verity" in proc.stderr, proc.stderr
+        assert said in proc.stderr, proc.stderr
+
+
 def _guid(hexdigits: str) -> str:
     h = hexdigits.upper()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
@@ -245,6 +323,10 @@ if run open /dev/vda root /dev/vdb ROOTHASH; then
   fi
   run close root
 fi
+if run open --hash-offset=APPOFFSET /dev/vdd app /dev/vdd APPHASH; then
+  mount -t erofs -o ro /dev/mapper/app /mnt && sha256sum /mnt/big.bin | sed 's/^/APPENDED /'
+  umount /mnt
+fi
 if run open /dev/vdc bad /dev/vdb ROOTHASH; then
   if mount -t erofs -o ro /dev/mapper/bad /mnt 2>/dev/null; then
     cat /mnt/big.bin > /dev/null 2>&1 && echo "BAD READ" || echo "BAD REFUSED"
@@ -288,7 +370,9 @@ def test_the_kernel_opens_our_hash_tree_and_refuses_changed_data(tmp_path: Path)
     (tree / "big.bin").write_bytes(os.urandom(300_000))
     (tree / "small.txt").write_text("hello\n")
     (tmp_path / "v.toml").write_text('schema = 1\n[image.root]\ntype = "erofs"\n'
-                                     'tree = "tree"\nverity = true\n')
+                                     'tree = "tree"\nverity = true\n'
+                                     '[image.app]\ntype = "erofs"\ntree = "tree"\n'
+                                     'verity = "append"\n')
     run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
     out = tmp_path / "b" / "v"
     root = (out / "root-verity.roothash").read_text().strip()
@@ -298,9 +382,12 @@ def test_the_kernel_opens_our_hash_tree_and_refuses_changed_data(tmp_path: Path)
     data[at] ^= 1                              # inside big.bin's data
     bad.write_bytes(bytes(data))
     tools = _guest_files(kernel.vmlinuz.parent.parent)
-    initrd = make_initramfs(kernel, tmp_path, VERITY_BODY.replace("ROOTHASH", root), tools)
+    script = VERITY_BODY.replace("ROOTHASH", root).replace(
+        "APPHASH", (out / "app.roothash").read_text().strip()).replace(
+        "APPOFFSET", str((out / "app-data.img").stat().st_size))
+    initrd = make_initramfs(kernel, tmp_path, script, tools)
     guest = boot(kernel, initrd, [(out / "root.img", 512), (out / "root-verity.img", 512),
-                                  (bad, 512)])
+                                  (bad, 512), (out / "app.img", 512)])
     body = guest.console.split("@@BEGIN@@", 1)[1].split("@@END@@", 1)[0]
     assert "OPENED" in body, guest.console[-3000:]
     files = {line.split(" ", 2)[2]: line.split(" ", 2)[1] for line in body.splitlines()
@@ -310,3 +397,4 @@ def test_the_kernel_opens_our_hash_tree_and_refuses_changed_data(tmp_path: Path)
     assert files == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                      for p in tree.iterdir()}
     assert "BAD REFUSED" in body, guest.console[-3000:]
+    assert f"APPENDED {files['big.bin']}  /mnt/big.bin" in body, guest.console[-3000:]

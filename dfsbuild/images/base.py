@@ -85,8 +85,8 @@ class ImageType:
         """Files this type makes beside its output once it is in place (none by default)."""
         return ()
 
-    def write_companions(self, output: str) -> None:
-        """Make ``companions(output)`` from the output now in place."""
+    def write_companions(self, output: str, options: Any) -> None:
+        """Make ``companions(output)`` from the output (of these options) now in place."""
 
     def published(self, output: str) -> dict[str, str]:
         """Facts of the output in place that a disk's manifest names (a hash tree's root
@@ -104,11 +104,13 @@ class ImageType:
         """Settings this type adds to every ``[image.NAME]`` (the hash tree's ``verity``)."""
         return ()
 
-    def derived(self, name: str, values: Mapping[str, Any], where: str,
-                ctx: Context) -> ImageSpec | None:
-        """The image of this type that image ``name``'s values of
-        ``settings_of_every_image`` ask for, or None."""
-        return None
+    def derived(self, spec: ImageSpec, values: Mapping[str, Any],
+                ctx: Context) -> list[ImageSpec]:
+        """The images that image ``spec``'s values of ``settings_of_every_image`` ask for,
+        each of a name the layout does not use yet, or of ``spec``'s own name: that one
+        takes the image's place (``verity = "append"``: the image becomes its data with the
+        hash tree appended; the data, renamed, is among the images returned)."""
+        return []
 
     def uses(self, options: Any) -> tuple[tuple[str, str], ...]:
         """(setting, image name) of the images of the layout this type reads whole (as

@@ -190,20 +190,21 @@ def image_settings(t: ImageType) -> tuple[Setting, ...]:
 
 def _derived(name: str, table: Table, images: Mapping[str, ImageSpec]) -> list[ImageSpec]:
     """The images the settings every image takes ask for (``verity = true``: its hash
-    tree), each a name the layout does not use yet."""
+    tree), each a name the layout does not use yet, or the image's own (it is replaced)."""
     ctx = Context(table.file, os.path.dirname(os.path.abspath(table.file)), name)
     given = read_settings(table, image_common(name), ctx)
     out = []
+    where = images[name].where
     for t in IMAGE_TYPES.values():
-        spec = t.derived(name, given, table.where, ctx)
-        if spec is None:
-            continue
-        if spec.name in images:
-            key = spec.where.rsplit(".", 1)[-1]
-            raise table.error(key, f"the layout already has an image named {spec.name!r}",
-                              hint=f"rename it, or declare [image.{spec.name}] yourself "
-                              "instead")
-        out.append(spec)
+        specs = t.derived(images[name], given, ctx)
+        # the setting that asked: "image.NAME.KEY" is where the new image is declared
+        key = next((s.where[len(where) + 1:] for s in specs if s.where != where), "")
+        for spec in specs:
+            if spec.name in images and spec.name != name:
+                raise table.error(key, f"the layout already has an image named {spec.name!r}",
+                                  hint=f"rename it, or declare [image.{spec.name}] yourself "
+                                  "instead")
+            out.append(spec)
     return out
 
 

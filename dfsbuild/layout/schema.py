@@ -23,6 +23,7 @@ _KINDS: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "path": {"type": "string"},
     "boolean": {"type": "boolean"},
+    'boolean or "append"': {"type": ["boolean", "string"], "enum": [True, False, "append"]},
     "integer": {"type": "integer"},
     "size": {"type": ["integer", "string"]},
     "array": {"type": ["array", "string"]},

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 ALGORITHMS = {"sha256": 32, "sha512": 64, "sha1": 20}
 SHARED = ("salt", "hash", "block-size")      # also image settings: verity-salt, …
+APPEND = "append"                            # verity = "append"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class VerityOptions:
     hash: str
     block_size: int
     uuid: str | None
+    append: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class VerityPlan:
     block_size: int
     uuid: bytes
     size_bytes: int
+    append: bool
 
 
 def _salt(value: object, ctx: Context) -> str:
@@ -61,6 +64,12 @@ def _salt(value: object, ctx: Context) -> str:
     if not re.fullmatch(r"(?:[0-9a-fA-F]{2}){0,256}", text):
         raise ValueError(f"{text!r} is not a salt in hex (at most 256 bytes)")
     return text.lower()
+
+
+def _verity(value: object, ctx: Context) -> bool | str:
+    if value == APPEND or isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true, false or {APPEND!r}, found {value!r}")
 
 
 def _block_size(value: object, ctx: Context) -> int:
@@ -73,6 +82,24 @@ def roothash_path(output: str) -> str:
     """``root-verity.img`` -> ``root-verity.roothash``."""
     stem = output[:-4] if output.endswith(".img") else output
     return stem + ".roothash"
+
+
+def root_hash(output: str, options: VerityOptions) -> str:
+    """The root hash of a built hash tree: of its superblock and top block (after the data
+    when appended)."""
+    from dfsbuild.images.verity.tree import appended_data_blocks
+
+    with open_image(output) as f:
+        src = ByteSource(f)
+        if options.append:
+            bs = options.block_size
+            size = os.fstat(f.fileno()).st_size
+            blocks = appended_data_blocks(size // bs, bs, ALGORITHMS[options.hash])
+            if size % bs or blocks is None:
+                raise FormatError("verity", 0, f"{output}: {size} bytes are no data image "
+                                  "with its hash tree appended")
+            src = src.sub(blocks * bs, size - blocks * bs)
+        return VerityReader(src).root_hash()
 
 
 class VerityType(ImageType):
@@ -91,29 +118,41 @@ class VerityType(ImageType):
                 "or 4096 (default)", kind="integer"),
         Setting("uuid", p_uuid, None, "the hash device's UUID; default: derived from the "
                 "layout's seed"),
+        Setting("append", p_bool, False, "the output is the data image with the hash tree "
+                "after it (its superblock at the data's size: veritysetup's `--hash-offset`)",
+                kind="boolean"),
     )
 
     def settings_of_every_image(self) -> tuple[Setting, ...]:
-        shared = [replace(s, name=f"verity-{s.name}", help=f"with `verity = true`: the hash "
+        shared = [replace(s, name=f"verity-{s.name}", help=f"with `verity`: the hash "
                           f"tree's `{s.name}` (see `type = \"verity\"`)", cached=False)
                   for s in self.settings if s.name in SHARED]
-        return (Setting("verity", p_bool, False, "also the dm-verity hash tree of this image: "
-                        "the image `NAME-verity` (`type = \"verity\"`) and "
-                        "`NAME-verity.roothash`", kind="boolean", cached=False), *shared)
+        return (Setting("verity", _verity, False, "`true`: also the dm-verity hash tree of "
+                        "this image, the image `NAME-verity` (`type = \"verity\"`, with "
+                        "`NAME-verity.roothash`); `\"append\"`: this image is its data with "
+                        "the tree after it (`NAME.roothash`), the data alone is `NAME-data`",
+                        kind="boolean or \"append\"", cached=False), *shared)
 
-    def derived(self, name: str, values: Mapping[str, Any], where: str,
-                ctx: Context) -> ImageSpec | None:
-        if not values.get("verity"):
-            return None
-        hashed = f"{name}-verity"
+    def derived(self, spec: ImageSpec, values: Mapping[str, Any],
+                ctx: Context) -> list[ImageSpec]:
+        verity = values.get("verity")
+        if not verity:
+            return []
+        name = spec.name
+        hashed = f"{name}-verity" if verity is True else name
         own = {s.attr: s.default_for(replace(ctx, name=hashed)) for s in self.settings}
-        own["data"] = name
+        own["data"] = f"{name}-data" if verity == APPEND else name
+        own["append"] = verity == APPEND
         for s in SHARED:
             attr = s.replace("-", "_")
             own[attr] = values[f"verity_{attr}"]
         options = build_options(self.options, self.settings, own)
-        return ImageSpec(hashed, self.name, f"{where}.verity", f"{hashed}.img", options,
-                         uses=self.uses(options))
+        if verity == APPEND:       # the image keeps its name and output; its data moves
+            data = replace(spec, name=own["data"], output=f"{own['data']}.img")
+            return [data, ImageSpec(name, self.name, f"{spec.where}.verity", spec.output,
+                                    options, uses=self.uses(options))]
+        return [ImageSpec(hashed, self.name, f"{spec.where}.verity", f"{hashed}.img", options,
+                          uses=self.uses(options))]
 
     def uses(self, options: VerityOptions) -> tuple[tuple[str, str], ...]:
         return (("data", options.data),)
@@ -137,9 +176,11 @@ class VerityType(ImageType):
         ident = uuidlib.UUID(opts.uuid) if opts.uuid else \
             derive_uuid(job.seed, f"verity:{job.spec.name}")
         geo = geometry(size // bs, bs, ALGORITHMS[opts.hash])
-        total = (1 + geo.hash_blocks) * bs
-        return PlannedImage(VerityPlan(path, size, salt, opts.hash, bs, ident.bytes, total),
-                            total, 0, {"data_blocks": geo.data_blocks,
+        offset = size if opts.append else 0
+        total = offset + (1 + geo.hash_blocks) * bs
+        return PlannedImage(VerityPlan(path, size, salt, opts.hash, bs, ident.bytes, total,
+                                       opts.append),
+                            total, 0, {"data_blocks": geo.data_blocks, "hash_offset": offset,
                                        "levels": len(geo.level_blocks), "salt": salt.hex()})
 
     def write(self, planned: PlannedImage, out: Sink) -> None:
@@ -154,6 +195,8 @@ class VerityType(ImageType):
             levels, _ = hash_levels(fd, plan.data_size, geo, plan.salt, plan.algorithm)
         finally:
             os.close(fd)
+        if plan.append:
+            out.copy_sparse(plan.data_path, plan.data_size)
         sb = VeritySuperblock(plan.uuid, plan.algorithm, bs, bs, geo.data_blocks, plan.salt)
         out.write(sb.pack())
         out.written_zeros(bs - SB_SIZE)
@@ -163,22 +206,21 @@ class VerityType(ImageType):
     def companions(self, output: str) -> tuple[str, ...]:
         return (roothash_path(output),)
 
-    def write_companions(self, output: str) -> None:
+    def write_companions(self, output: str, options: VerityOptions) -> None:
         from dfsbuild.fileio.atomic import atomic_write
 
-        with open_image(output) as f:
-            root = VerityReader(ByteSource(f)).root_hash()
-        atomic_write(roothash_path(output), (root + "\n").encode())
+        atomic_write(roothash_path(output), (root_hash(output, options) + "\n").encode())
 
     def partition_uuids(self, spec: ImageSpec, output: str | None) -> dict[str, str | None]:
         """The data's partition takes the root hash's first 128 bits as its GUID, the hash
         tree's partition the last 128 (systemd-dissect and systemd-veritysetup-generator find
         them so; the bits as they are, no version marked)."""
         opts: VerityOptions = spec.options
+        if opts.append:            # one partition: no convention names it
+            return {}
         if output is None:
             return {opts.data: None, spec.name: None}
-        with open_image(output) as f:
-            root = bytes.fromhex(VerityReader(ByteSource(f)).root_hash())
+        root = bytes.fromhex(root_hash(output, opts))
         return {opts.data: str(uuidlib.UUID(bytes=root[:16])).upper(),
                 spec.name: str(uuidlib.UUID(bytes=root[-16:])).upper()}
 

@@ -33,6 +33,20 @@ class Geometry:
         return 1 + sum(self.level_blocks[level + 1:])
 
 
+def appended_data_blocks(total_blocks: int, block_size: int, digest_size: int) -> int | None:
+    """D of an image of ``total_blocks``: D data blocks, then the superblock's block and the
+    hash tree of D blocks (``verity = "append"``); None if no D gives that many. D plus its
+    tree's blocks grows with D, so there is at most one."""
+    lo, hi = 2, total_blocks
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        n = mid + 1 + geometry(mid, block_size, digest_size).hash_blocks
+        if n == total_blocks:
+            return mid
+        lo, hi = (mid + 1, hi) if n < total_blocks else (lo, mid - 1)
+    return None
+
+
 def geometry(data_blocks: int, block_size: int, digest_size: int) -> Geometry:
     padded = 1 << (digest_size - 1).bit_length()
     bits = (block_size // padded).bit_length() - 1
