@@ -1,6 +1,7 @@
 """The filesystem as partition table, judged by the kernel (QEMU, no KVM): the bundled
 layouts/fsaspt*.toml boot to root.img through a busybox initramfs and the FAT's /boot/init;
-the menus answer on the serial console; upgrading is copying a file; the boot counter in the
+the menus answer on the serial console (root-b, an EROFS, boots as the root); upgrading is
+copying a file; the boot counter in the
 TrivialFS environment counts; one changed rootfs file rebuilds the root image, the FAT and the
 disk, nothing else."""
 
@@ -68,7 +69,7 @@ def test_each_variant_boots_root_img(variant: str, built: Path, tmp_path: Path) 
     disk, initrd = _copy(built, variant, tmp_path)
     console = _boot(disk, initrd)
     assert "fsaspt-root: root-a is running" in console, console[-3000:]
-    assert "root.img mounted through the offset path" in console
+    assert "root.img mounted through the offset path (romfs)" in console
     mounts = [line.split()[1:] for line in console.splitlines()
               if line.startswith("fsaspt-mount:")]
     assert ["/", "romfs"] in [m[1:] for m in mounts]
@@ -87,6 +88,11 @@ def test_the_menus_answer_on_the_serial_console(built: Path, tmp_path: Path) -> 
     console = _boot(disk, initrd, "fsaspt.wait=4 fsaspt.poweroff=1",
                     [("press a key to choose", "x"), ("image number:", "2\n")])
     assert "fsaspt-root: root-b is running" in console, console[-3000:]
+    # root-b is an EROFS, the kernel's own reader mounting dfsbuild's image as the root
+    assert "root-b.img mounted through the offset path (erofs)" in console
+    mounts = [line.split()[1:] for line in console.splitlines()
+              if line.startswith("fsaspt-mount:")]
+    assert any(m[0].startswith("/dev/loop") and m[1:] == ["/", "erofs"] for m in mounts)
     console = _boot(disk, initrd, "fsaspt.wait=4",
                     [("for the menu", "x"), ("rescue shell", "1\n"),
                      ("(exit to go on)", "echo RESCUE-$((40 + 2)); poweroff -f\n")])
@@ -102,7 +108,7 @@ def test_upgrading_is_copying_a_file(built: Path, tmp_path: Path) -> None:
     run_cli("put", f"{disk}:1", "root.img", str(new))
     console = _boot(disk, initrd)
     # The map from the build no longer describes root.img: the vfat path takes over.
-    assert "root.img mounted through the vfat path" in console, console[-3000:]
+    assert "root.img mounted through the vfat path (erofs)" in console, console[-3000:]
     assert "fsaspt-root: root-b is running" in console
     rows = json.loads(run_cli("ls", str(disk), "--json").stdout)
     start, size = rows[0]["start"] * 512, rows[0]["size"] * 512
