@@ -452,7 +452,7 @@ def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],
         for source, names in sources.items():
             plan = images[source]
             given = IMAGE_TYPES[plan.spec.type].partition_uuids(
-                plan.spec, plan.output if final else None)
+                plan.spec, plan.output if final else None, lambda name: images[name].output)
             uuids.update((name, given[name]) for name in names)
         job = DiskJob(layout.path, sizes, build_time(), read_input, uuids)
         disk = kind.plan(spec, job)
@@ -469,7 +469,7 @@ def _uuid_sources(layout: Layout, held: tuple[str, ...]) -> dict[str, list[str]]
     from none (the seed's GUID) if that leaves more or fewer than one."""
     named: dict[str, list[str]] = {}
     for spec in layout.images.values():
-        for name in IMAGE_TYPES[spec.type].partition_uuids(spec, None):
+        for name in IMAGE_TYPES[spec.type].partition_uuids(spec, None, str):
             if name in held:
                 named.setdefault(name, []).append(spec.name)
     sources: dict[str, list[str]] = {}

@@ -62,10 +62,10 @@ devices."run/fifo" = {{ type = "fifo" }}
 """
 
 
-def _build(tmp_path: Path, build: str = "build") -> Path:
+def _build(tmp_path: Path, build: str = "build", tail_pack: bool = False) -> Path:
     if not (tmp_path / "tree").exists():
         _tree(tmp_path / "tree")
-    (tmp_path / "e.toml").write_text(LAYOUT)
+    (tmp_path / "e.toml").write_text(LAYOUT + ("tail-pack = true\n" if tail_pack else ""))
     run_cli("build", str(tmp_path / "e.toml"), "--build-dir", str(tmp_path / build))
     return tmp_path / build / "e" / "root.img"
 
@@ -75,8 +75,10 @@ def _sha(path: Path) -> str:
 
 
 @pytest.mark.tool
-def test_fsck_erofs_finds_nothing_and_extracts_the_tree(tmp_path: Path) -> None:
-    image = _build(tmp_path)
+@pytest.mark.parametrize("tail_pack", [False, True])
+def test_fsck_erofs_finds_nothing_and_extracts_the_tree(tmp_path: Path,
+                                                        tail_pack: bool) -> None:
+    image = _build(tmp_path, tail_pack=tail_pack)
     fsck = need_tool("fsck.erofs")
     proc = subprocess.run([fsck, str(image)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -104,6 +106,33 @@ def test_fsck_erofs_finds_nothing_and_extracts_the_tree(tmp_path: Path) -> None:
             assert stat.S_IFMT(st.st_mode) == kind, name
             assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor), name
         assert stat.S_ISFIFO(os.lstat(out / "run" / "fifo").st_mode)
+
+
+@pytest.mark.tool
+def test_tail_packing_is_as_small_as_mkfs_erofs(tmp_path: Path) -> None:
+    """``tail-pack``: a file's last partial block follows its inode (dump.erofs: layout 2,
+    flat inline), and the image is no larger than mkfs.erofs's of the same tree (its
+    metadata blocks filled as tightly); without it, files of a block or more are whole
+    blocks (layout 0), a block more each at most."""
+    packed = _build(tmp_path, tail_pack=True)
+    plain = _build(tmp_path, "plain")
+    theirs, ours = tmp_path / "theirs.img", tmp_path / "ours.img"     # the tree alone
+    subprocess.run([need_tool("mkfs.erofs"), "--quiet", "-T0", "--all-root", str(theirs),
+                    str(tmp_path / "tree")], check=True, capture_output=True)
+    run_cli("mkfs", "erofs", "--tail-pack", "true", "-o", str(ours), str(tmp_path / "tree"))
+    assert ours.stat().st_size <= theirs.stat().st_size
+    large = [size for size in SIZES if size >= 4096 and size % 4096]
+    assert plain.stat().st_size <= packed.stat().st_size + len(large) * 4096
+    for image, layout in ((packed, "Layout: 2"), (plain, "Layout: 0")):
+        for size in large:
+            dump = subprocess.run([need_tool("dump.erofs"), f"--path=/f{size}.bin",
+                                   str(image)], capture_output=True, text=True,
+                                  check=True).stdout
+            assert layout in dump, (size, dump)
+        for size in SIZES:
+            data = run_cli("cat", str(image), f"/f{size}.bin").stdout.encode(
+                "utf-8", "surrogateescape")
+            assert data == (tmp_path / "tree" / f"f{size}.bin").read_bytes()
 
 
 @pytest.mark.tool
@@ -169,9 +198,9 @@ files = st.dictionaries(names, st.one_of(st.integers(0, 9000),
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(files)
+@given(files, st.booleans())
 def test_random_trees_read_back_equal(tmp_path_factory: pytest.TempPathFactory,
-                                      spec: dict[str, object]) -> None:
+                                      spec: dict[str, object], tail_pack: bool) -> None:
     work = tmp_path_factory.mktemp("erofs")
     tree = work / "tree"
     tree.mkdir()
@@ -189,7 +218,7 @@ def test_random_trees_read_back_equal(tmp_path_factory: pytest.TempPathFactory,
     builder = TreeBuilder()
     builder.add_scan(scan_tree(str(tree), (), DigestCache(None)))
     root = builder.finish()
-    plan = plan_erofs(root, bytes(16), b"t", 0, ("t.toml", "image.t"))
+    plan = plan_erofs(root, bytes(16), b"t", 0, ("t.toml", "image.t"), tail_pack)
     out = work / "t.img"
     fd = os.open(out, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -228,23 +257,27 @@ done
 @pytest.mark.tool
 @pytest.mark.slow
 def test_the_kernel_mounts_our_erofs_and_reads_every_file(tmp_path: Path) -> None:
+    """Both layouts: files of a block or more as whole blocks (vda) and tail-packed (vdb)."""
     kernel = fetch_kernel()
     image = _build(tmp_path)
+    packed = _build(tmp_path, "packed", tail_pack=True)
     initrd = make_initramfs(kernel, tmp_path, BODY)
-    guest = boot(kernel, initrd, [(image, 512)])
+    guest = boot(kernel, initrd, [(image, 512), (packed, 512)])
     body = guest.console.split("@@BEGIN@@", 1)[1].split("@@END@@", 1)[0]
-    assert "MOUNTED /dev/vda" in body, guest.console[-3000:]
+    sections = {part.split()[0]: part for part in body.split("MOUNTED ")[1:]}
+    assert sorted(sections) == ["/dev/vda", "/dev/vdb"], guest.console[-3000:]
     tree = tmp_path / "tree"
-    files = {line.split(" ", 2)[2]: line.split(" ", 2)[1] for line in body.splitlines()
-             if line.startswith("FILE ")}
     want = {str(p.relative_to(tree)): _sha(p) for p in tree.rglob("*")
             if not p.is_symlink() and p.is_file()}
-    assert files == want
-    links = {line.split(" ")[1]: line.split(" ", 2)[2] for line in body.splitlines()
-             if line.startswith("LINK ")}
-    assert links == {"short-link": "f100.bin", "long-link": "x" * 3000}
-    assert "NODE character special file 5 1 600 /mnt/dev/console" in body
-    assert "NODE block special file 8 0 600 /mnt/dev/sda" in body
-    assert "MODE 600 /mnt/secret" in body and "MODE 755 /mnt/bin/tool" in body
-    hard = next(line for line in body.splitlines() if line.startswith("HARD ")).split()
-    assert hard[1] == hard[2] and hard[3] == "2"
+    for section in sections.values():
+        files = {line.split(" ", 2)[2]: line.split(" ", 2)[1] for line in section.splitlines()
+                 if line.startswith("FILE ")}
+        assert files == want
+        links = {line.split(" ")[1]: line.split(" ", 2)[2] for line in section.splitlines()
+                 if line.startswith("LINK ")}
+        assert links == {"short-link": "f100.bin", "long-link": "x" * 3000}
+        assert "NODE character special file 5 1 600 /mnt/dev/console" in section
+        assert "NODE block special file 8 0 600 /mnt/dev/sda" in section
+        assert "MODE 600 /mnt/secret" in section and "MODE 755 /mnt/bin/tool" in section
+        hard = next(line for line in section.splitlines() if line.startswith("HARD ")).split()
+        assert hard[1] == hard[2] and hard[3] == "2"

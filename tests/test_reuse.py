@@ -283,6 +283,10 @@ map = "offsets.txt"
 [image.ro]
 type = "erofs"
 tree = "../tree"
+[image.packed]
+type = "erofs"
+tree = "../tree"
+tail-pack = true
 """
 
 
@@ -295,7 +299,8 @@ def test_data_patches_equal_a_fresh_write(tmp_path_factory: pytest.TempPathFacto
     """Files' bytes changed, their sizes kept, a few at a time: romfs, FAT, TrivialFS and
     EROFS patch those files' data (romfs not when a change falls in its first 512 bytes, which its
     superblock checksum covers), a FAT with a map file (it lists every file's sha256) and
-    cpio are rewritten; each result equals a fresh write."""
+    cpio and a tail-packed EROFS (a file in two parts) are rewritten; each result equals a
+    fresh write."""
     base = tmp_path_factory.mktemp("datapatch")
     tree = _project(base)
     (base / "layouts" / "l.toml").write_text(PATCHABLE)
@@ -305,17 +310,18 @@ def test_data_patches_equal_a_fresh_write(tmp_path_factory: pytest.TempPathFacto
         for n in victims:
             _apply(tree, "rewrite", n)
         result = build_here(base)
-        assert {"l:image.mapped", "l:image.initrd"} <= set(result["built"]), result
+        assert {"l:image.mapped", "l:image.initrd", "l:image.packed"} <= set(result["built"]), \
+            result
         assert {"l:image.fat", "l:image.env", "l:image.ro"} <= set(result["patched"]), result
         first = files[0] in [files[n % len(files)] for n in victims]
         assert ("l:image.rom" in result["patched"]) != first, (victims, result)
         _same_as_fresh(base, victims)
-        for extra in ("mapped.img", "ro.img"):
+        for extra in ("mapped.img", "ro.img", "packed.img"):
             fresh = base / "fresh" / "l" / extra
             assert (base / "build" / "l" / extra).read_bytes() == fresh.read_bytes()
     # The cache's entries of patched images are derived from the previous ones: put back,
     # each is the image again.
-    for name in (*IMAGES, "mapped.img", "ro.img"):
+    for name in (*IMAGES, "mapped.img", "ro.img", "packed.img"):
         (base / "build" / "l" / name).unlink()
-    assert len(build_here(base)["restored"]) == len(IMAGES) + 2
+    assert len(build_here(base)["restored"]) == len(IMAGES) + 3
     _same_as_fresh(base, "restored")

@@ -50,7 +50,7 @@ def _veritysetup(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.tool
-@pytest.mark.parametrize("blocks", [2, 128, 129, 5000, 20_000])
+@pytest.mark.parametrize("blocks", [1, 2, 128, 129, 5000, 20_000])
 def test_veritysetup_format_gives_the_same_hash_device(tmp_path: Path, blocks: int) -> None:
     out = _build(tmp_path, blocks)
     theirs = tmp_path / "theirs.hash"
@@ -126,10 +126,10 @@ def test_a_removed_roothash_is_made_again_and_bad_data_is_refused(tmp_path: Path
                    check=False)
     assert proc.returncode == 1 and "image.data-verity.data" in proc.stderr, proc.stderr
     assert "4097 bytes" in proc.stderr
-    (tmp_path / "data.bin").write_bytes(os.urandom(4096))     # one block: no tree to build
+    (tmp_path / "data.bin").write_bytes(b"")
     proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
                    check=False)
-    assert proc.returncode == 1 and "at least two" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "at least one" in proc.stderr, proc.stderr
     (tmp_path / "v.toml").write_text(LAYOUT.replace('data = "data"', 'data = "nope"'))
     proc = run_cli("check", str(tmp_path / "v.toml"), check=False)
     assert proc.returncode == 1 and "no image named 'nope'" in proc.stderr, proc.stderr
@@ -178,7 +178,7 @@ def test_the_verity_partition_types_are_the_discoverable_partitions_ones(
 
 
 @pytest.mark.tool
-@pytest.mark.parametrize("blocks", [2, 300])
+@pytest.mark.parametrize("blocks", [1, 2, 300])
 def test_an_appended_tree_is_veritysetups_with_a_hash_offset(tmp_path: Path,
                                                              blocks: int) -> None:
     """``append = true``: the data, then the superblock and tree at the data's size, as

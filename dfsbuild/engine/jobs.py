@@ -83,7 +83,8 @@ def image_job(plan: ImagePlan, lp: LayoutPlan) -> Job:
     if plan.placement is not None and data_from is not None and root is not None:
         data = DataPatch(plan.placement, data_from, lambda: data_files(root))
     kind = IMAGE_TYPES[plan.spec.type]
-    after = (lambda state: kind.write_companions(plan.output, plan.spec.options)) \
+    after = (lambda state: kind.write_companions(
+        plan.output, plan.spec.options, lambda name: lp.images[name].output)) \
         if kind.companions(plan.output) else None
     return Job(plan.task, plan.key, plan.output, plan.material, write, plan.inputs,
                tuple((p.task, p.key, p.output) for p in inner),

@@ -40,6 +40,24 @@ def copy_range(src: int, dst: int, size_bytes: int, dst_offset: int, name: str,
         raise InputError(f"{name}: changed during the build (longer than {size_bytes} bytes)")
 
 
+def read_exact(path: str, size_bytes: int, offset: int = 0, last: bool = True) -> bytes:
+    """``size_bytes`` of the file ``path`` from ``offset`` (the file ends there when
+    ``last``); InputError when it cannot be read or holds other than that."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        want = size_bytes + int(last)
+        data = os.pread(fd, want, offset) if offset else os.read(fd, want)
+    finally:
+        os.close(fd)
+    if len(data) != size_bytes:
+        raise InputError(f"{path}: changed during the build (expected {size_bytes} bytes at "
+                         f"{offset}, found {len(data)}{'+' if last else ''})")
+    return data
+
+
 def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
                      expected: int | None = None) -> int:
     """Copy a whole file into ``dst_fd`` at ``dst_offset``, keeping its holes (at offset 0

@@ -11,7 +11,7 @@ import os
 from hashlib import blake2b
 
 from dfsbuild.errors import InputError, InternalError
-from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range, punch_hole
+from dfsbuild.fileio.copy import BUFFER, copy_file_sparse, copy_range, punch_hole, read_exact
 
 SMALL_FILE = 64 << 10
 HOLE_MIN = 64 << 10
@@ -55,7 +55,7 @@ class Sink:
         these."""
         if content is None:
             return False
-        self.flush()
+        self._close_meta()                   # the run of other bytes ends here
         self.extents.append((self.pos, n, content))
         if name is not None:
             self.names[self.pos] = name
@@ -155,34 +155,37 @@ class Sink:
         self._runs.clear()
 
     def copy(self, source: str, size_bytes: int, content: str | None = None,
-             name: str | None = None) -> None:
-        """Append exactly ``size_bytes`` taken from the start of the file ``source``, whose
-        content digest is ``content`` when the caller knows it; ``name``, the file's path in
-        the image, lets a later build patch this file's data alone (engine/datapatch.py)."""
+             name: str | None = None, offset: int = 0, last: bool = True) -> None:
+        """Append exactly ``size_bytes`` taken from the file ``source`` at ``offset`` (the
+        file ends there when ``last``), whose content digest is ``content`` when the caller
+        knows it; ``name``, the file's path in the image, lets a later build patch this file's
+        data alone (engine/datapatch.py). A part of a file has neither."""
         self._check(size_bytes)
         if self._reusable(size_bytes, content, name):
+            return
+        if size_bytes <= SMALL_FILE:
+            data = read_exact(source, size_bytes, offset, last)
+            if content is None:
+                self.write(data)                 # unknown content: part of the other bytes
+            else:
+                self._file_bytes(data)
             return
         try:
             src = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise InputError(f"{source}: cannot open: {exc.strerror}") from None
         try:
-            if size_bytes <= SMALL_FILE:
-                data = os.read(src, size_bytes + 1) if size_bytes else os.read(src, 1)
-                if len(data) != size_bytes:
-                    raise InputError(f"{source}: changed during the build (expected "
-                                     f"{size_bytes} bytes, found {len(data)}+)")
-                if content is None:
-                    self.write(data)             # unknown content: part of the other bytes
-                else:
-                    self._file_bytes(data)
-                return
             self.flush()
-            copy_range(src, self.fd, size_bytes, self.base + self.pos, source)
+            copy_range(src, self.fd, size_bytes, self.base + self.pos, source, offset, last)
             self.written.append((self.pos, size_bytes))
             self.pos += size_bytes
         finally:
             os.close(src)
+
+    def write_and_file(self, head: bytes, source: str, size_bytes: int) -> None:
+        """``head``, then the whole small file ``source`` (``size_bytes``), in one write: as
+        other bytes, for a file whose content is not known (``mkfs``)."""
+        self.write(head + read_exact(source, size_bytes))
 
     def copy_sparse(self, source: str, size_bytes: int) -> None:
         """Append the whole file ``source`` (which must hold ``size_bytes``), keeping holes."""

@@ -85,15 +85,18 @@ class ImageType:
         """Files this type makes beside its output once it is in place (none by default)."""
         return ()
 
-    def write_companions(self, output: str, options: Any) -> None:
-        """Make ``companions(output)`` from the output (of these options) now in place."""
+    def write_companions(self, output: str, options: Any,
+                         outputs: Callable[[str], str]) -> None:
+        """Make ``companions(output)`` from the output (of these options) now in place;
+        ``outputs(name)`` is the file of another image of the layout."""
 
     def published(self, output: str) -> dict[str, str]:
         """Facts of the output in place that a disk's manifest names (a hash tree's root
         hash); none by default."""
         return {}
 
-    def partition_uuids(self, spec: ImageSpec, output: str | None) -> dict[str, str | None]:
+    def partition_uuids(self, spec: ImageSpec, output: str | None,
+                        outputs: Callable[[str], str]) -> dict[str, str | None]:
         """Image name -> the unique GUID a GPT partition holding that image takes from this
         image's bytes (systemd's convention: a hash tree's root hash names its data's
         partition and its own), read from ``output``; with ``output`` None (not built yet),

@@ -15,7 +15,8 @@ SUPER_OFFSET = 1024
 BLOCK_BITS = 12
 BLOCK = 1 << BLOCK_BITS
 SLOT = 32                       # inode alignment; NID = offset from the metadata area / 32
-META_BLOCK = 1                  # the metadata area starts at block 1 (block 0: superblock)
+META_BLOCK = 0                  # the metadata area starts at block 0, the superblock's
+FIRST_SLOT = 36                 # the first inode slot after the superblock (byte 1152)
 
 FLAT_PLAIN, FLAT_INLINE = 0, 2  # data layouts (i_format bits 1-3)
 
@@ -147,14 +148,8 @@ class Inode:
         return self.EXTENDED.size if self.extended else self.COMPACT.size
 
     def pack(self) -> bytes:
-        fmt = (self.layout << 1) | int(self.extended)
-        if self.extended:
-            return self.EXTENDED.pack(fmt, 0, self.mode, self.size, self.u, self.ino,
-                                      self.uid, self.gid, self.mtime, 0, self.nlink)
-        if self.size > 0xFFFFFFFF or self.nlink > 0xFFFF or max(self.uid, self.gid) > 0xFFFF:
-            raise ValueError("a compact inode cannot hold these values")
-        return self.COMPACT.pack(fmt, 0, self.mode, self.nlink, self.size, self.u, self.ino,
-                                 self.uid, self.gid)
+        return pack_inode(self.layout, self.mode, self.nlink, self.size, self.u, self.ino,
+                          self.uid, self.gid, self.mtime, self.extended)
 
     @classmethod
     def unpack(cls, data: bytes, at: int) -> Inode:
@@ -173,6 +168,20 @@ class Inode:
 
 
 assert Inode.COMPACT.size == 32 and Inode.EXTENDED.size == 64
+_COMPACT_PACK = Inode.COMPACT.pack
+_EXTENDED_PACK = Inode.EXTENDED.pack
+
+
+def pack_inode(layout: int, mode: int, nlink: int, size: int, u: int, ino: int, uid: int,
+               gid: int, mtime: int, extended: bool) -> bytes:
+    """An inode's bytes (``Inode.pack``, without making the record: the writer packs one per
+    file)."""
+    if extended:
+        return _EXTENDED_PACK((layout << 1) | 1, 0, mode, size, u, ino, uid, gid, mtime, 0,
+                              nlink)
+    if size > 0xFFFFFFFF or nlink > 0xFFFF or uid > 0xFFFF or gid > 0xFFFF:
+        raise ValueError("a compact inode cannot hold these values")
+    return _COMPACT_PACK(layout << 1, 0, mode, nlink, size, u, ino, uid, gid)
 
 DIRENT = struct.Struct(
     "<"

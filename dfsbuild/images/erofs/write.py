@@ -1,13 +1,17 @@
 """Planning and writing an uncompressed EROFS image, reproducibly.
 
 Layout decisions (the same tree always gives the same bytes):
-- block 0 holds the superblock at byte 1024; the metadata area starts at block 1: every
-  inode in pre-order (the root first, so its NID is 0; children in byte order of their names),
-  each 32-byte aligned, compact unless the file is 4 GiB or larger;
+- block 0 holds the superblock at byte 1024, and the metadata area starts there, its first
+  slot right after the superblock (byte 1152, NID 36), as mkfs.erofs's does: every inode
+  placed in pre-order (the root first, at NID 36 when it fits there; children in byte order
+  of their names), each 32-byte aligned, compact unless the file is 4 GiB or larger, with its
+  inline data in the fullest metadata block that holds both (best fit), else in a new block;
 - a directory's last partial block, a symlink's target and a regular file smaller than a block
   follow their inode ("inline", EROFS_INODE_FLAT_INLINE) when inode and data fit in one
-  block; an inode whose inline data would cross a block boundary starts the next block;
-  larger files are whole blocks (EROFS_INODE_FLAT_PLAIN), their last block zero-padded;
+  block (inline data never crosses a block boundary);
+  larger files are whole blocks (EROFS_INODE_FLAT_PLAIN), their last block zero-padded, so
+  each file's data is one run the engine can patch alone; with ``tail-pack`` their last
+  partial block is inline too (smaller, as mkfs.erofs packs it; a file is then two runs);
 - then the data area: each directory's full blocks and each file's blocks, in pre-order;
 - directory entries, "." and ".." included, in byte order of their names, packed greedily
   into 4 KiB blocks; uid and gid 0; the build's one time in the superblock (compact inodes
@@ -25,15 +29,16 @@ from dfsbuild.images.erofs.records import (
     BLOCK,
     DIRENT,
     FILE_TYPES,
+    FIRST_SLOT,
     FLAT_INLINE,
     FLAT_PLAIN,
     META_BLOCK,
     S_IFMT,
     SLOT,
     SUPER_OFFSET,
-    Inode,
     Superblock,
     encode_rdev,
+    pack_inode,
 )
 from dfsbuild.trees.fstree import FsNode
 
@@ -55,6 +60,7 @@ class Placed:
     nlink: int = 1
     entries: list[tuple[bytes, Placed | None]] = field(default_factory=list)  # dirs
     dir_bytes: bytes | None = None   # dirs: their data, made once when written
+    parent: Placed | None = None     # dirs: the directory holding it (the root: none)
 
     @property
     def inode_bytes(self) -> int:
@@ -69,6 +75,7 @@ class ErofsPlan:
     uuid: bytes
     volume: bytes
     time: int
+    tail_pack: bool = False
 
     @property
     def image_size(self) -> int:
@@ -101,7 +108,7 @@ def _block_used(block: list[Entry]) -> int:
 
 
 def plan_erofs(root: FsNode, uuid: bytes, volume: bytes, time: int,
-               where: tuple[str, str]) -> ErofsPlan:
+               where: tuple[str, str], tail_pack: bool = False) -> ErofsPlan:
     placed: dict[int, Placed] = {}
     order: list[Placed] = []
     for name in root.walk():
@@ -109,47 +116,29 @@ def plan_erofs(root: FsNode, uuid: bytes, volume: bytes, time: int,
         if id(node) in placed:
             placed[id(node)].nlink += 1
             continue
-        size = {"file": node.size_bytes, "symlink": len(node.target.encode(
-            "utf-8", "surrogateescape"))}.get(node.kind, 0)
+        kind = node.kind
+        size = node.size_bytes if kind == "file" else len(node.target.encode(
+            "utf-8", "surrogateescape")) if kind == "symlink" else 0
         p = Placed(node, len(order) + 1, size, extended=size > 0xFFFFFFFF)
         placed[id(node)] = p
         order.append(p)
     for p in order:                       # directory contents, sizes and link counts
         if p.node.kind != "dir":
             continue
-        parent = p
-        names: list[tuple[bytes, Placed | None]] = [(b".", p), (b"..", None)]
+        names: list[Entry] = [(b".", p), (b"..", None)]     # "..": p.parent, when written
         for child in p.node.children:
-            names.append((_name(child), placed[id(child.link_to or child)]))
+            target = placed[id(child.link_to or child)]
+            names.append((_name(child), target))
             if child.kind == "dir":
-                parent.nlink += 1
+                p.nlink += 1
+                target.parent = p
         p.nlink += 1
-        p.entries = sorted(names, key=lambda e: e[0])
+        p.entries = sorted(names)        # names are unique: the inodes are never compared
         blocks = _dir_blocks(p.entries)
         p.size = (len(blocks) - 1) * BLOCK + _block_used(blocks[-1])
-    parents = {id(c.link_to or c): placed[id(n)] for n in root.walk() if n.kind == "dir"
-               for c in n.children if c.kind == "dir"}
-    for p in order:
-        if p.node.kind == "dir":
-            up = parents.get(id(p.node), p)
-            p.entries = [(name, up if name == b".." else t) for name, t in p.entries]
-    # The metadata area: inodes and inline data.
-    pos = 0
-    for p in order:
-        tail = p.size % BLOCK
-        small = p.node.kind in ("dir", "symlink") or (p.node.kind == "file" and
-                                                      p.size < BLOCK)
-        if small and tail and p.inode_bytes + tail <= BLOCK:
-            p.inline = tail
-        start = -(-pos // SLOT) * SLOT
-        if start % BLOCK + p.inode_bytes + p.inline > BLOCK:
-            start = -(-start // BLOCK) * BLOCK
-        p.nid = start // SLOT
-        pos = start + p.inode_bytes + p.inline
-        p.blocks = p.size // BLOCK if p.inline else -(-p.size // BLOCK)
+    meta_bytes = _place_inodes(order, tail_pack)
     if order[0].nid > 0xFFFF:
         raise InternalError("the root inode is not first")
-    meta_bytes = -(-pos // BLOCK) * BLOCK
     block = META_BLOCK + meta_bytes // BLOCK
     for p in order:
         if p.blocks:
@@ -158,15 +147,54 @@ def plan_erofs(root: FsNode, uuid: bytes, volume: bytes, time: int,
     if block > MAX_BLOCKS:
         raise CapacityError(where[0], where[1], f"{block} blocks of {BLOCK} bytes; an EROFS "
                             f"image holds at most {MAX_BLOCKS}")
-    return ErofsPlan(order, meta_bytes, block, uuid, volume, time)
+    return ErofsPlan(order, meta_bytes, block, uuid, volume, time, tail_pack)
 
 
-def _inode(p: Placed, plan: ErofsPlan) -> Inode:
+def _place_inodes(order: list[Placed], tail_pack: bool) -> int:
+    """Each inode's NID and inline bytes; the metadata area's size. Inodes (with their inline
+    data) are placed in order, each in the fullest metadata block it fits in (best fit: the
+    smallest free run of slots that holds it, the last one freed among equals), else in a new
+    block; so the gaps an inline tail leaves at a block's end are filled by later inodes. The
+    first block is the superblock's, free from its end."""
+    per_block = BLOCK // SLOT
+    free: list[list[int]] = [[] for _ in range(per_block + 1)]   # by length: first slots
+    free[per_block - FIRST_SLOT].append(FIRST_SLOT)
+    lengths = 1 << (per_block - FIRST_SLOT)   # bit n set: some free run is n slots long
+    blocks = 1
+    for p in order:
+        kind = p.node.kind
+        tail = p.size % BLOCK
+        if tail and (kind == "dir" or kind == "symlink" or (kind == "file" and
+                     (p.size < BLOCK or tail_pack))) and p.inode_bytes + tail <= BLOCK:
+            p.inline = tail
+            p.blocks = p.size // BLOCK
+        else:
+            p.blocks = -(-p.size // BLOCK)
+        need = -(-(p.inode_bytes + p.inline) // SLOT)
+        fits = lengths >> need
+        if fits:
+            length = need + (fits & -fits).bit_length() - 1
+            runs = free[length]
+            start = runs.pop()
+            if not runs:
+                lengths &= ~(1 << length)
+        else:
+            length, start = per_block, blocks * per_block
+            blocks += 1
+        p.nid = start
+        if length > need:
+            free[length - need].append(start + need)
+            lengths |= 1 << (length - need)
+    return blocks * BLOCK
+
+
+def _inode(p: Placed, plan: ErofsPlan) -> bytes:
     n = p.node
-    mode = S_IFMT[n.kind] | stat.S_IMODE(n.mode)
-    u = encode_rdev(n.major, n.minor) if n.kind in ("char", "block") else p.block_addr
-    return Inode(FLAT_INLINE if p.inline else FLAT_PLAIN, mode, p.nlink, p.size, u, p.ino,
-                 mtime=plan.time, extended=p.extended)
+    kind = n.kind
+    u = encode_rdev(n.major, n.minor) if kind == "char" or kind == "block" else p.block_addr
+    return pack_inode(FLAT_INLINE if p.inline else FLAT_PLAIN,
+                      S_IFMT[kind] | stat.S_IMODE(n.mode), p.nlink, p.size, u, p.ino, 0, 0,
+                      plan.time, p.extended)
 
 
 def _dir_bytes(p: Placed) -> list[bytes]:
@@ -177,7 +205,8 @@ def _dir_bytes(p: Placed) -> list[bytes]:
         heads, names = [], []
         nameoff = DIRENT.size * len(block)
         for name, target in block:
-            assert target is not None
+            if target is None:               # ".."
+                target = p.parent or p
             kind = "file" if target.node.kind == "file" else target.node.kind
             heads.append(DIRENT.pack(target.nid, nameoff, FILE_TYPES[kind]))
             names.append(name)
@@ -188,8 +217,9 @@ def _dir_bytes(p: Placed) -> list[bytes]:
 
 
 def _data(p: Placed, out: Sink, start: int, n: int) -> None:
-    """Bytes ``start .. start + n`` of the inode's data (a file is only ever written whole:
-    inline when it is smaller than a block, else in the data area)."""
+    """Bytes ``start .. start + n`` of the inode's data (a file is written whole, inline when
+    it is smaller than a block, else in the data area; or, tail-packed, its whole blocks in
+    the data area and the rest inline: two parts, neither of which is the file)."""
     node = p.node
     if node.kind == "dir":
         if p.dir_bytes is None:
@@ -198,13 +228,15 @@ def _data(p: Placed, out: Sink, start: int, n: int) -> None:
     elif node.kind == "symlink":
         out.write(node.target.encode("utf-8", "surrogateescape")[start:start + n])
     elif node.kind == "file":
-        if start != 0 or n != p.size:
-            raise InternalError(f"erofs: a file written in part ({node.path!r})")
-        if node.image is not None or node.source is not None:
-            assert node.source is not None
+        if node.source is None:
+            if n:
+                raise InternalError(f"erofs: no source for {node.path!r}")
+        elif start == 0 and n == p.size:
             out.copy(node.source, n, node.data_id, node.path)
-        elif n:
-            raise InternalError(f"erofs: no source for {node.path!r}")
+        elif p.inline and (start, n) in ((0, p.size - p.inline), (p.size - p.inline, p.inline)):
+            out.copy(node.source, n, offset=start, last=start + n == p.size)
+        else:
+            raise InternalError(f"erofs: bytes {start}+{n} of {node.path!r} written alone")
 
 
 def write_erofs(plan: ErofsPlan, out: Sink) -> None:
@@ -213,11 +245,15 @@ def write_erofs(plan: ErofsPlan, out: Sink) -> None:
                     plan.uuid, plan.volume)
     out.written_zeros(SUPER_OFFSET)
     out.write(sb.pack())
-    out.written_zeros(BLOCK - SUPER_OFFSET - Superblock.FORMAT.size)
     meta = META_BLOCK * BLOCK
-    for p in plan.inodes:
-        at = meta + p.nid * SLOT
-        out.write(bytes(at - out.pos) + _inode(p, plan).pack())   # padding: written zeros
+    for p in sorted(plan.inodes, key=lambda p: p.nid):
+        head = bytes(meta + p.nid * SLOT - out.pos) + _inode(p, plan)   # padding: zeros
+        node = p.node
+        if p.inline == p.size and node.data_id is None and node.source is not None:
+            # a whole small file of no known content (mkfs): one write with its inode
+            out.write_and_file(head, node.source, p.size)
+            continue
+        out.write(head)
         if p.inline:
             _data(p, out, p.size - p.inline, p.inline)
     out.written_zeros(meta + plan.meta_bytes - out.pos)

@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -84,9 +84,10 @@ def roothash_path(output: str) -> str:
     return stem + ".roothash"
 
 
-def root_hash(output: str, options: VerityOptions) -> str:
+def root_hash(output: str, options: VerityOptions, outputs: Callable[[str], str]) -> str:
     """The root hash of a built hash tree: of its superblock and top block (after the data
-    when appended)."""
+    when appended); of the data's one block when it has no more (``outputs`` names the data
+    image's file)."""
     from dfsbuild.images.verity.tree import appended_data_blocks
 
     with open_image(output) as f:
@@ -99,7 +100,13 @@ def root_hash(output: str, options: VerityOptions) -> str:
                 raise FormatError("verity", 0, f"{output}: {size} bytes are no data image "
                                   "with its hash tree appended")
             src = src.sub(blocks * bs, size - blocks * bs)
-        return VerityReader(src).root_hash()
+        reader = VerityReader(src)
+        if reader.sb.data_blocks != 1:
+            return reader.root_hash()
+        if options.append:
+            return reader.root_hash_of(ByteSource(f).read(0, reader.sb.data_block_size))
+    with open_image(outputs(options.data)) as f:
+        return reader.root_hash_of(ByteSource(f).read(0, reader.sb.data_block_size))
 
 
 class VerityType(ImageType):
@@ -166,10 +173,10 @@ class VerityType(ImageType):
         opts: VerityOptions = job.spec.options
         path, size = job.outputs(opts.data)
         bs = opts.block_size
-        if size % bs or size < 2 * bs:
+        if size % bs or not size:
             raise CapacityError(job.file, f"{job.spec.where}.data", f"image {opts.data!r} "
                                 f"is {size} bytes, not a whole number of {bs}-byte blocks "
-                                "(at least two)", hint="an EROFS image always is; give other "
+                                "(at least one)", hint="an EROFS image always is; give other "
                                 "images a size in MiB")
         salt = bytes.fromhex(opts.salt) if opts.salt is not None else hashlib.sha256(
             f"dfsbuild verity salt\0{job.seed}\0{job.spec.name}".encode()).digest()
@@ -206,12 +213,15 @@ class VerityType(ImageType):
     def companions(self, output: str) -> tuple[str, ...]:
         return (roothash_path(output),)
 
-    def write_companions(self, output: str, options: VerityOptions) -> None:
+    def write_companions(self, output: str, options: VerityOptions,
+                         outputs: Callable[[str], str]) -> None:
         from dfsbuild.fileio.atomic import atomic_write
 
-        atomic_write(roothash_path(output), (root_hash(output, options) + "\n").encode())
+        atomic_write(roothash_path(output),
+                     (root_hash(output, options, outputs) + "\n").encode())
 
-    def partition_uuids(self, spec: ImageSpec, output: str | None) -> dict[str, str | None]:
+    def partition_uuids(self, spec: ImageSpec, output: str | None,
+                        outputs: Callable[[str], str]) -> dict[str, str | None]:
         """The data's partition takes the root hash's first 128 bits as its GUID, the hash
         tree's partition the last 128 (systemd-dissect and systemd-veritysetup-generator find
         them so; the bits as they are, no version marked)."""
@@ -220,7 +230,7 @@ class VerityType(ImageType):
             return {}
         if output is None:
             return {opts.data: None, spec.name: None}
-        root = bytes.fromhex(root_hash(output, opts))
+        root = bytes.fromhex(root_hash(output, opts, outputs))
         return {opts.data: str(uuidlib.UUID(bytes=root[:16])).upper(),
                 spec.name: str(uuidlib.UUID(bytes=root[-16:])).upper()}
 
@@ -266,14 +276,20 @@ class VerityReader(FsReader):
         sb = self.sb
         geo = geometry(sb.data_blocks, sb.hash_block_size, ALGORITHMS[sb.algorithm])
         if not geo.level_blocks:
-            raise FormatError("verity", 0x48, "one data block: the root hash is the data's")
+            raise FormatError("verity", 0x48, "one data block: the root hash is the data's "
+                              "(read with it)")
         top = self.src.read(geo.level_start(len(geo.level_blocks) - 1) * sb.hash_block_size,
                             sb.hash_block_size)
         return hashlib.new(sb.algorithm, sb.salt + top).hexdigest()
 
+    def root_hash_of(self, data_block: bytes) -> str:
+        """The root hash of a tree over one data block: that block's hash."""
+        return hashlib.new(self.sb.algorithm, self.sb.salt + data_block).hexdigest()
+
     def summary(self) -> dict[str, object]:
         sb = self.sb
-        return {"root_hash": self.root_hash(), "algorithm": sb.algorithm,
+        root = self.root_hash() if sb.data_blocks != 1 else None
+        return {"root_hash": root, "algorithm": sb.algorithm,
                 "salt": sb.salt.hex(), "data_blocks": sb.data_blocks,
                 "data_block_size": sb.data_block_size, "hash_block_size": sb.hash_block_size,
                 "uuid": str(uuidlib.UUID(bytes=sb.uuid))}

@@ -37,7 +37,7 @@ def appended_data_blocks(total_blocks: int, block_size: int, digest_size: int) -
     """D of an image of ``total_blocks``: D data blocks, then the superblock's block and the
     hash tree of D blocks (``verity = "append"``); None if no D gives that many. D plus its
     tree's blocks grows with D, so there is at most one."""
-    lo, hi = 2, total_blocks
+    lo, hi = 1, total_blocks
     while lo <= hi:
         mid = (lo + hi) // 2
         n = mid + 1 + geometry(mid, block_size, digest_size).hash_blocks
