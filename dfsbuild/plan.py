@@ -18,6 +18,7 @@ from typing import Protocol
 from dfsbuild import __version__
 from dfsbuild.clock import build_time
 from dfsbuild.errors import CapacityError, InputError, InternalError, LayoutError
+from dfsbuild.fileio.copy import read_input
 from dfsbuild.images import IMAGE_TYPES
 from dfsbuild.images.base import ImageJob, PlannedImage
 from dfsbuild.keys import content_key, key_material, placement_key
@@ -39,7 +40,6 @@ SizeHint = Callable[[str, str, str, "str | None"], "int | None"]
 # (tree, exclude) -> a line per object's stat, the newest mtime or ctime (trees.walk.stat_lines)
 StatScanner = Callable[[str, tuple[str, ...]], tuple[list[str], int]]
 FINGERPRINT_FORMAT = "dfsbuild-stats 1"     # bumped when a fingerprint's lines change
-MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
 
 
 @dataclass(slots=True)
@@ -401,18 +401,6 @@ def _recording(scan: Scanner, describe: Describer,
         return entry
 
     return rec_scan, rec_describe
-
-
-def read_input(path: str) -> bytes:
-    """A small host file a layout names, whole (eMBR or FAT boot code)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INPUT + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_INPUT:
-        raise InputError(f"{path}: larger than {MAX_INPUT} bytes")
-    return data
 
 
 def _disk_plan(layout: Layout, build_dir: str, images: dict[str, ImagePlan],

@@ -72,10 +72,10 @@ def add_mkfs(sub: Any) -> None:
 def cmd_mkfs(args: argparse.Namespace) -> int:
     from dfsbuild.clock import build_time
     from dfsbuild.fileio.atomic import atomic_output, check_output_path
+    from dfsbuild.fileio.copy import read_input
     from dfsbuild.fileio.sink import Sink
     from dfsbuild.images import IMAGE_TYPES
     from dfsbuild.images.base import ImageJob
-    from dfsbuild.plan import read_input
     from dfsbuild.trees.digest import DigestCache
     from dfsbuild.trees.fstree import TreeBuilder
     from dfsbuild.trees.walk import describe_file, scan_tree

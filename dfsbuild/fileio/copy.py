@@ -58,6 +58,21 @@ def read_exact(path: str, size_bytes: int, offset: int = 0, last: bool = True) -
     return data
 
 
+MAX_INPUT = 16 << 20          # a host file read whole while planning (eMBR boot code)
+
+
+def read_input(path: str) -> bytes:
+    """A small host file a layout names, whole (eMBR or FAT boot code)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_INPUT:
+        raise InputError(f"{path}: larger than {MAX_INPUT} bytes")
+    return data
+
+
 def copy_file_sparse(src_path: str, dst_fd: int, dst_offset: int = 0,
                      expected: int | None = None) -> int:
     """Copy a whole file into ``dst_fd`` at ``dst_offset``, keeping its holes (at offset 0

@@ -113,14 +113,15 @@ def plan_erofs(root: FsNode, uuid: bytes, volume: bytes, time: int,
     order: list[Placed] = []
     for name in root.walk():
         node = name.link_to if name.link_to is not None else name
-        if id(node) in placed:
-            placed[id(node)].nlink += 1
+        key = id(node)
+        seen = placed.get(key)
+        if seen is not None:
+            seen.nlink += 1
             continue
         kind = node.kind
         size = node.size_bytes if kind == "file" else len(node.target.encode(
             "utf-8", "surrogateescape")) if kind == "symlink" else 0
-        p = Placed(node, len(order) + 1, size, extended=size > 0xFFFFFFFF)
-        placed[id(node)] = p
+        placed[key] = p = Placed(node, len(order) + 1, size, extended=size > 0xFFFFFFFF)
         order.append(p)
     for p in order:                       # directory contents, sizes and link counts
         if p.node.kind != "dir":
@@ -163,14 +164,15 @@ def _place_inodes(order: list[Placed], tail_pack: bool) -> int:
     blocks = 1
     for p in order:
         kind = p.node.kind
-        tail = p.size % BLOCK
-        if tail and (kind == "dir" or kind == "symlink" or (kind == "file" and
-                     (p.size < BLOCK or tail_pack))) and p.inode_bytes + tail <= BLOCK:
-            p.inline = tail
-            p.blocks = p.size // BLOCK
+        size = p.size
+        tail = size % BLOCK
+        inode = 64 if p.extended else 32
+        if tail and inode + tail <= BLOCK and (kind != "file" or size < BLOCK or tail_pack):
+            p.inline = tail                       # (only files, dirs and symlinks have data)
+            p.blocks = size // BLOCK
         else:
-            p.blocks = -(-p.size // BLOCK)
-        need = -(-(p.inode_bytes + p.inline) // SLOT)
+            p.blocks = -(-size // BLOCK)
+        need = (inode + p.inline + SLOT - 1) // SLOT
         fits = lengths >> need
         if fits:
             length = need + (fits & -fits).bit_length() - 1
