@@ -5,6 +5,8 @@
 
 Cases (target ratio <= 1.0):
   small   20,000 small files in 40 directories
+  mixed   2,000 files of 0 to 64 KiB (most end in a partial block), also with tail-pack
+          (the image's size against mkfs.erofs's, which packs tails)
   large   four large files, 1 GiB in all
   verity  the dm-verity hash tree of the large image, against veritysetup format (the same
           salt and UUID: the same bytes); dfsbuild's as the build runs it, in its process
@@ -26,8 +28,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.romfs_bench import dfsbuild_cmd, make_large, make_small, timed
 
 
-def compare(name: str, src: Path, work: Path, runs: int, mkfs: str) -> None:
-    ours = [*dfsbuild_cmd(), "mkfs", "erofs", str(src), "-o", str(work / "ours.img")]
+def make_mixed(root: Path, count: int) -> None:
+    import random
+
+    rng = random.Random(23)
+    for i in range(count):
+        d = root / f"d{i // 100:02d}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:04d}.bin").write_bytes(rng.randbytes(rng.randrange(64 << 10)))
+
+
+def compare(name: str, src: Path, work: Path, runs: int, mkfs: str,
+            *extra: str) -> None:
+    ours = [*dfsbuild_cmd(), "mkfs", "erofs", str(src), "-o", str(work / "ours.img"), *extra]
     peer = [mkfs, "--quiet", "-T0", "--all-root", str(work / "peer.img"), str(src)]
     timed(ours, 1)
     timed(peer, 1)
@@ -87,6 +100,9 @@ def main() -> int:
     try:
         make_small(work / "small", args.small)
         compare("small", work / "small", work, args.runs, mkfs)
+        make_mixed(work / "mixed", 2000)
+        compare("mixed", work / "mixed", work, args.runs, mkfs)
+        compare("packed", work / "mixed", work, args.runs, mkfs, "--tail-pack", "true")
         make_large(work / "large", args.large_mib)
         compare("large", work / "large", work, args.runs, mkfs)
         veritysetup = shutil.which("veritysetup")

@@ -11,13 +11,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from dfsbuild import __version__
-from dfsbuild.cli import boot, build, change, housekeeping, init, read
-from dfsbuild.cli.completion import cmd_completion
-from dfsbuild.cli.mkfs import add_mkfs
 from dfsbuild.cli.options import command
 from dfsbuild.cli.output import EXIT_FAIL
-from dfsbuild.cli.trivialfs import add_trivialfs
-from dfsbuild.engine.environment import epilog
 from dfsbuild.errors import DfsbuildError, InternalError, LayoutErrors
 
 # -- parser --------------------------------------------------------------------------------------
@@ -26,9 +21,21 @@ def _unparsed_mkfs(args: argparse.Namespace) -> int:
     raise InternalError("mkfs was parsed without its image types")
 
 
-def build_parser(mkfs: bool = True) -> argparse.ArgumentParser:
+def build_parser(mkfs: bool = True, only_mkfs: bool = False) -> argparse.ArgumentParser:
     """The whole parser; ``mkfs=False`` leaves out the mkfs types (which import every image
-    type), for commands that do not need them."""
+    type), for commands that do not need them; ``only_mkfs`` is the parser of ``dfsbuild
+    mkfs …`` alone (its start-up is most of a small image's time)."""
+    from dfsbuild.cli.mkfs import add_mkfs
+
+    if only_mkfs:
+        p = argparse.ArgumentParser(prog="dfsbuild")
+        add_mkfs(p.add_subparsers(dest="command", metavar="COMMAND", required=True))
+        return p
+    from dfsbuild.cli import boot, build, change, housekeeping, init, read
+    from dfsbuild.cli.completion import cmd_completion
+    from dfsbuild.cli.trivialfs import add_trivialfs
+    from dfsbuild.engine.environment import epilog
+
     p = argparse.ArgumentParser(
         prog="dfsbuild",
         description="Build disk images from declarative TOML layouts, incrementally and "
@@ -88,7 +95,7 @@ def run() -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(mkfs="mkfs" in words)
+    parser = build_parser(mkfs="mkfs" in words, only_mkfs=words[:1] == ["mkfs"])
     args = parser.parse_args(words)
     try:
         result: int = args.func(args)

@@ -101,7 +101,7 @@ def cmd_mkfs(args: argparse.Namespace) -> int:
                    read_input)
     planned = t.plan(job)
     with atomic_output(args.output) as fd:
-        sink = Sink(fd, 0, planned.size_bytes)
+        sink = Sink(fd, 0, planned.size_bytes, note_other=False)     # no later build
         t.write(planned, sink)
         sink.close()
     if args.compressed is not None:

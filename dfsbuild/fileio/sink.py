@@ -35,8 +35,10 @@ class Sink:
     """
 
     def __init__(self, fd: int, base: int = 0, limit: int | None = None,
-                 reuse: dict[tuple[int, int], str] | None = None) -> None:
+                 reuse: dict[tuple[int, int], str] | None = None,
+                 note_other: bool = True) -> None:
         self.fd = fd
+        self.note_other = note_other     # tag runs of other bytes (a later build's reuse)
         self.base = base
         self.limit = limit
         self.pos = 0                 # bytes written so far, relative to base
@@ -102,6 +104,9 @@ class Sink:
         at, end = self._meta_from, len(self._buf)
         self._meta_from = None
         if end == at:
+            return
+        if not self.note_other:          # nothing will reuse them: written, not tagged
+            self._runs.append((at, end - at, True))
             return
         offset = self._buf_start + at
         tag = META + blake2b(self._buf[at:end], digest_size=16).hexdigest()
