@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dfsbuild.clock import build_time
 from dfsbuild.fileio.sink import Sink
 from dfsbuild.fileio.source import ByteSource
 from dfsbuild.images.erofs.read import ErofsReader
@@ -94,6 +95,7 @@ def test_fsck_erofs_finds_nothing_and_extracts_the_tree(tmp_path: Path,
             assert os.readlink(got) == os.readlink(path), rel
         elif path.is_file():
             assert _sha(got) == _sha(path), rel
+            assert got.stat().st_mtime == build_time(), rel     # the build's one time
             assert stat.S_IMODE(got.stat().st_mode) == stat.S_IMODE(path.stat().st_mode), rel
         else:
             assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in
@@ -236,7 +238,7 @@ def test_random_trees_read_back_equal(tmp_path_factory: pytest.TempPathFactory,
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
 
 
-BODY = """for d in /dev/vd?; do
+BODY = """for d in /dev/vd? /dev/vd?[0-9]; do
   if mount -t erofs -o ro $d /mnt; then
     echo "MOUNTED $d"
     find /mnt -type f | sort | while read -r f; do
@@ -257,15 +259,21 @@ done
 @pytest.mark.tool
 @pytest.mark.slow
 def test_the_kernel_mounts_our_erofs_and_reads_every_file(tmp_path: Path) -> None:
-    """Both layouts: files of a block or more as whole blocks (vda) and tail-packed (vdb)."""
+    """Both layouts: files of a block or more as whole blocks (vda) and tail-packed (vdb);
+    and the image as the first partition of a GPT disk (vdc1)."""
     kernel = fetch_kernel()
     image = _build(tmp_path)
     packed = _build(tmp_path, "packed", tail_pack=True)
+    (tmp_path / "e.toml").write_text(LAYOUT + '[disk]\ntable = "gpt"\n[[disk.partition]]\n'
+                                     'name = "root"\nimage = "root"\n'
+                                     'type = "linux-root-x86-64"\n')
+    run_cli("build", str(tmp_path / "e.toml"), "--build-dir", str(tmp_path / "disk"))
+    disk = tmp_path / "disk" / "e" / "e.img"
     initrd = make_initramfs(kernel, tmp_path, BODY)
-    guest = boot(kernel, initrd, [(image, 512), (packed, 512)])
+    guest = boot(kernel, initrd, [(image, 512), (packed, 512), (disk, 512)])
     body = guest.console.split("@@BEGIN@@", 1)[1].split("@@END@@", 1)[0]
     sections = {part.split()[0]: part for part in body.split("MOUNTED ")[1:]}
-    assert sorted(sections) == ["/dev/vda", "/dev/vdb"], guest.console[-3000:]
+    assert sorted(sections) == ["/dev/vda", "/dev/vdb", "/dev/vdc1"], guest.console[-3000:]
     tree = tmp_path / "tree"
     want = {str(p.relative_to(tree)): _sha(p) for p in tree.rglob("*")
             if not p.is_symlink() and p.is_file()}
