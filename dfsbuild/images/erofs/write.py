@@ -16,6 +16,12 @@ Layout decisions (the same tree always gives the same bytes):
 - directory entries, "." and ".." included, in byte order of their names, packed greedily
   into 4 KiB blocks; uid and gid 0; the build's one time in the superblock (compact inodes
   have none of their own); a hard link is another entry naming the same inode.
+
+Compression (lz4 or lzma, a later step) fits this plan as one more data layout per inode:
+each ``Placed`` decides its own (``inline``/``blocks`` today), a compressed file would take
+EROFS_INODE_COMPRESSED_FULL with its cluster index after the inode (metadata placed as inline
+data is now) and its compressed blocks in the data area, and the superblock would name the
+algorithms (``feature_incompat``, ``available_compr_algs``).
 """
 
 from __future__ import annotations
