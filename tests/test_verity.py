@@ -293,6 +293,71 @@ def test_partition_guids_are_the_root_hash_halves(tmp_path: Path) -> None:
 
 
 @pytest.mark.tool
+def test_systemd_repart_writes_the_same_tree_and_partition_guids(tmp_path: Path) -> None:
+    """systemd's own writer: systemd-repart puts our EROFS in a root partition (Verity=data)
+    and hashes it into a root-verity one (Verity=hash). Given its data partition, salt,
+    UUID and block size, we write the same hash device and root hash, and our GPT gives the
+    two partitions the same GUIDs repart did."""
+    repart = need_tool("systemd-repart")
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "os-release").write_text("ID=dfsbuild\n")
+    (tmp_path / "e.toml").write_text('schema = 1\n[image.root]\ntype = "erofs"\n'
+                                     'tree = "tree"\n')
+    run_cli("build", str(tmp_path / "e.toml"), "--build-dir", str(tmp_path / "b"))
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "10-root.conf").write_text("[Partition]\nType=root\nCopyBlocks="
+                                       f"{tmp_path / 'b' / 'e' / 'root.img'}\n"
+                                       "Verity=data\nVerityMatchKey=root\n")
+    (defs / "20-verity.conf").write_text("[Partition]\nType=root-verity\nVerity=hash\n"
+                                         "VerityMatchKey=root\n")
+    theirs = tmp_path / "theirs.img"
+    proc = subprocess.run([repart, "--empty=create", "--size=auto", f"--definitions={defs}",
+                           "--dry-run=no", "--json=short",
+                           "--seed=b8d8c6e4-6b8b-4a36-9f8a-6c5a7e1e8f00", str(theirs)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    parts = json.loads(proc.stdout)
+    data_part, hash_part = parts[0], parts[1]
+    blob = theirs.read_bytes()
+    (tmp_path / "part.bin").write_bytes(
+        blob[data_part["offset"]:data_part["offset"] + data_part["raw_size"]])
+    dump = _veritysetup("dump", f"--hash-offset={hash_part['offset']}", str(theirs)).stdout
+    fields = dict(line.split(":", 1) for line in dump.splitlines() if ":" in line)
+    salt, uuid = fields["Salt"].strip(), fields["UUID"].strip()
+    block = int(fields["Data block size"])
+    (tmp_path / "v.toml").write_text(f"""schema = 1
+[image.data]
+type = "raw"
+file = "part.bin"
+[image.data-verity]
+type = "verity"
+data = "data"
+salt = "{salt}"
+uuid = "{uuid}"
+block-size = {block}
+[disk]
+table = "gpt"
+[[disk.partition]]
+name = "root"
+image = "data"
+type = "linux-root-x86-64"
+[[disk.partition]]
+name = "root-verity"
+image = "data-verity"
+type = "linux-root-verity-x86-64"
+""")
+    run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"))
+    out = tmp_path / "b" / "v"
+    ours = (out / "data-verity.img").read_bytes()
+    assert ours == blob[hash_part["offset"]:hash_part["offset"] + len(ours)]
+    assert (out / "data-verity.roothash").read_text().strip() == hash_part["roothash"]
+    uuids = _sfdisk_uuids(out / "v.img")
+    assert uuids["root"].lower() == data_part["uuid"]
+    assert uuids["root-verity"].lower() == hash_part["uuid"]
+
+
+@pytest.mark.tool
 def test_systemd_dissect_finds_root_and_verity_by_the_root_hash(tmp_path: Path) -> None:
     dissect = need_tool("systemd-dissect")
     disk = _disk(tmp_path, 'type = "linux-root-x86-64"', 'type = "linux-root-verity-x86-64"')
