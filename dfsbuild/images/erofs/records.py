@@ -153,6 +153,8 @@ class Inode:
 
     @classmethod
     def unpack(cls, data: bytes, at: int) -> Inode:
+        if len(data) < cls.COMPACT.size:
+            raise FormatError("erofs", at, "an inode passes the image's end")
         fmt = struct.unpack_from("<H", data)[0]
         layout, extended = (fmt >> 1) & 7, bool(fmt & 1)
         if fmt >> 4 or layout not in (FLAT_PLAIN, FLAT_INLINE):
