@@ -1,5 +1,6 @@
 """The one copy loop: file contents kernel-to-kernel with ``os.copy_file_range`` (read/write
-where the kernel refuses), keeping the source's holes where asked."""
+where the kernel refuses), keeping the source's holes where asked; and a small host file read
+whole, checked to be the size it was described with."""
 
 from __future__ import annotations
 
