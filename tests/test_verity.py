@@ -125,7 +125,11 @@ def test_a_removed_roothash_is_made_again_and_bad_data_is_refused(tmp_path: Path
     proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
                    check=False)
     assert proc.returncode == 1 and "image.data-verity.data" in proc.stderr, proc.stderr
-    assert "4097 bytes" in proc.stderr
+    assert "4097 bytes" in proc.stderr and "512-byte blocks" not in proc.stderr
+    (tmp_path / "data.bin").write_bytes(os.urandom(1536))
+    proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
+                   check=False)
+    assert proc.returncode == 1 and "take 512-byte blocks" in proc.stderr, proc.stderr
     (tmp_path / "data.bin").write_bytes(b"")
     proc = run_cli("build", str(tmp_path / "v.toml"), "--build-dir", str(tmp_path / "b"),
                    check=False)

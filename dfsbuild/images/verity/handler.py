@@ -174,10 +174,13 @@ class VerityType(ImageType):
         path, size = job.outputs(opts.data)
         bs = opts.block_size
         if size % bs or not size:
+            fits = [b for b in (2048, 1024, 512) if b < bs and size and not size % b]
             raise CapacityError(job.file, f"{job.spec.where}.data", f"image {opts.data!r} "
                                 f"is {size} bytes, not a whole number of {bs}-byte blocks "
-                                "(at least one)", hint="an EROFS image always is; give other "
-                                "images a size in MiB")
+                                "(at least one)", hint="an EROFS image always is; give a FAT "
+                                "or raw image a size in MiB" + (
+                                    f", or take {fits[0]}-byte blocks (block-size, "
+                                    "verity-block-size)" if fits else ""))
         salt = bytes.fromhex(opts.salt) if opts.salt is not None else hashlib.sha256(
             f"dfsbuild verity salt\0{job.seed}\0{job.spec.name}".encode()).digest()
         ident = uuidlib.UUID(opts.uuid) if opts.uuid else \
