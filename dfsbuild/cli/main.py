@@ -25,9 +25,9 @@ def build_parser(mkfs: bool = True, only_mkfs: bool = False) -> argparse.Argumen
     """The whole parser; ``mkfs=False`` leaves out the mkfs types (which import every image
     type), for commands that do not need them; ``only_mkfs`` is the parser of ``dfsbuild
     mkfs …`` alone (its start-up is most of a small image's time)."""
-    from dfsbuild.cli.mkfs import add_mkfs
-
     if only_mkfs:
+        from dfsbuild.cli.mkfs import add_mkfs
+
         p = argparse.ArgumentParser(prog="dfsbuild")
         add_mkfs(p.add_subparsers(dest="command", metavar="COMMAND", required=True))
         return p
@@ -53,6 +53,8 @@ shell completion: source <(dfsbuild completion bash)   (also zsh, fish)""",
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     if mkfs:
+        from dfsbuild.cli.mkfs import add_mkfs
+
         add_mkfs(sub)
     else:                  # listed in --help; never run (its types are parsed when named)
         command(sub, "mkfs", _unparsed_mkfs, "make one filesystem image from a directory")

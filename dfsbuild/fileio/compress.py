@@ -15,14 +15,16 @@ Neither format holds a time or a name.
 
 from __future__ import annotations
 
-import lzma
 import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from dfsbuild.errors import DfsbuildError
 from dfsbuild.fileio.atomic import atomic_output
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 METHODS = {"xz": ".xz", "zstd": ".zst"}
 XZ_PRESET = 6
@@ -75,6 +77,10 @@ def _is_hole(fd: int, at: int, n: int) -> bool:
 
 def _xz(fd: int, size: int, threads: int) -> Iterator[bytes]:
     """The xz streams of the 24 MiB pieces, in order, at most ``threads + 1`` in flight."""
+    # imported here, not at the top: a build that compresses nothing only names the file
+    import lzma
+    from concurrent.futures import ThreadPoolExecutor
+
     zeros: dict[int, bytes] = {}       # a piece all hole compresses to the same bytes
 
     def piece(at: int) -> bytes:
