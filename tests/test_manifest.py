@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, need_tool, run_cli
 
-SAMPLES = ["sdcard-mbr", "efi-gpt", "legacy-embr", "sample"]
+SAMPLES = ["sdcard-mbr", "efi-gpt", "legacy-embr", "sample", "verity-gpt"]
 
 
 def _schema() -> dict[str, object]:

@@ -41,6 +41,15 @@ def test_bundled_layouts_validate(layout: Path) -> None:
     assert errors == []
 
 
+def test_the_keys_every_image_takes_validate() -> None:
+    """``verity`` (and its settings) on an image of any type, as the loader takes them."""
+    for verity in ("true", '"append"'):
+        text = (f'schema = 1\n[image.a]\ntype = "erofs"\ntree = "t"\nverity = {verity}\n'
+                'verity-salt = "00"\nverity-block-size = 512\n')
+        errors = list(_validator().iter_errors(tomllib.loads(text)))  # type: ignore[attr-defined]
+        assert errors == [], [e.message for e in errors]
+
+
 @pytest.mark.parametrize("text,where", [
     ('schema = 1\n[image.a]\ntpye = "romfs"\n', "tpye"),
     ('schema = 1\n[image.a]\ntype = "romfs"\nfat = 32\n', "fat"),          # FAT's key
@@ -49,6 +58,7 @@ def test_bundled_layouts_validate(layout: Path) -> None:
     ('schema = 1\n[disk]\ntable = "mbr"\n[[disk.partition]]\nsize = "1MiB"\n', "name"),
     ('schema = 1\n[image.a]\ntype = "cpio"\ncompress = true\n', "compress"),
     ('schema = 1\n[disk]\ntable = "gpt"\nguid = "not-a-guid"\n', "guid"),
+    ('schema = 1\n[image.a]\ntype = "raw"\nfile = "x.toml"\nverity = "yes"\n', "verity"),
 ])
 def test_schema_rejects_what_the_loader_rejects(text: str, where: str, tmp_path: Path) -> None:
     errors = list(_validator().iter_errors(tomllib.loads(text)))  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.conftest import need_tool, run_cli
+from tests.conftest import ROOT, need_tool, run_cli
 
 SALT = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 UUID = "82ac5165-4968-4fe2-8218-9c2a50b473fc"
@@ -363,15 +363,19 @@ type = "linux-root-verity-x86-64"
 
 @pytest.mark.tool
 def test_systemd_dissect_finds_root_and_verity_by_the_root_hash(tmp_path: Path) -> None:
+    """The bundled sample layouts/verity-gpt.toml, as systemd reads it."""
     dissect = need_tool("systemd-dissect")
-    disk = _disk(tmp_path, 'type = "linux-root-x86-64"', 'type = "linux-root-verity-x86-64"')
-    root = (tmp_path / "b" / "v" / "root-verity.roothash").read_text().strip()
+    run_cli("build", "layouts/verity-gpt.toml", "--build-dir", str(tmp_path / "b"), cwd=ROOT)
+    disk = tmp_path / "b" / "verity-gpt" / "verity-gpt.img"
+    root = (tmp_path / "b" / "verity-gpt" / "root-verity.roothash").read_text().strip()
     proc = subprocess.run([dissect, "--json=short", f"--root-hash={root}", str(disk)],
                           capture_output=True, text=True)
     if proc.returncode != 0 and "loop" in proc.stderr.lower():
         pytest.skip(f"systemd-dissect needs a loop device here: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
-    mounts = {m["designator"]: m for m in json.loads(proc.stdout)["mounts"]}
+    found = json.loads(proc.stdout)
+    assert "ID=dfsbuild-sample" in found["osRelease"]      # read from the EROFS
+    mounts = {m["designator"]: m for m in found["mounts"]}
     assert mounts["root"]["verity"] == "yes" and mounts["root"]["fstype"] == "erofs"
     assert mounts["root"]["partition_uuid"] == _guid(root[:32]).lower()
     assert mounts["root-verity"]["partition_uuid"] == _guid(root[32:]).lower()

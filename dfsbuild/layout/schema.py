@@ -81,7 +81,8 @@ def layout_schema() -> dict[str, Any]:
         },
         "required": ["type"],
         "additionalProperties": False,
-        "allOf": _by("type", image_owners, ["type", "output"]),
+        "allOf": _by("type", image_owners,
+                     ["type", *(s.name for s in image_common("NAME"))]),   # output, verity…
     }
     partition_owners = [(n, k.partition_settings) for n, k in TABLE_KINDS.items()]
     partition = {
