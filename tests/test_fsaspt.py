@@ -1,9 +1,8 @@
 """The filesystem as partition table, judged by the kernel (QEMU, no KVM): the bundled
 layouts/fsaspt*.toml boot to root.img through a busybox initramfs and the FAT's /boot/init;
 the menus answer on the serial console (root-b, an EROFS, boots as the root); upgrading is
-copying a file; the boot counter in the
-TrivialFS environment counts; one changed rootfs file rebuilds the root image, the FAT and the
-disk, nothing else."""
+copying a file; the boot counter in the TrivialFS environment counts; one changed rootfs file
+rebuilds the root image, the FAT and the disk, nothing else."""
 
 from __future__ import annotations
 
